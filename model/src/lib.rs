@@ -1,0 +1,23 @@
+//! The shared vocabulary of Sextant: tenant and trace identifiers, the span model, time ranges,
+//! limits, the error classification, and the ports (traits) through which the other crates talk
+//! to each other.
+//!
+//! The span model is the OpenTelemetry trace data model itself ([`otlp`]): prost messages with
+//! OTLP's field numbers, so nothing a client sent is lost between ingest, the WAL, blocks and the
+//! query API. This crate does no IO and depends on no server, database or storage crate.
+
+mod error;
+mod ids;
+mod limits;
+pub mod otlp;
+mod ports;
+mod time;
+
+pub use error::{Error, ErrorKind, Result};
+pub use ids::{IdError, SpanId, TenantId, TraceId};
+pub use limits::{DiscardReason, Limits};
+pub use ports::{
+    BlockCatalog, BlockMeta, BlockState, IngestSink, Lease, LeaseGuard, Payload, PayloadFormat,
+    PushOutcome, ReadinessProbe, TenantDirectory, TraceLookup, TraceReader,
+};
+pub use time::{TimeRange, UnixNanos};
