@@ -226,18 +226,14 @@ impl Sextant {
         let url = format!("{}/ready", self.internal_url());
         let deadline = Instant::now() + timeout;
         loop {
-            let last;
-            match self.http.get(&url).send().await {
+            let last = match self.http.get(&url).send().await {
                 Ok(resp) if resp.status() == 200 => return,
                 Ok(resp) => {
-                    last = format!(
-                        "{} {}",
-                        resp.status(),
-                        resp.text().await.unwrap_or_default()
-                    )
+                    let status = resp.status();
+                    format!("{status} {}", resp.text().await.unwrap_or_default())
                 }
-                Err(e) => last = e.to_string(),
-            }
+                Err(e) => e.to_string(),
+            };
             assert!(
                 Instant::now() < deadline,
                 "sextant not ready within {timeout:?}; last /ready answer: {last}\n{}",
