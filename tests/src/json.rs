@@ -401,3 +401,6 @@ impl Reader {
         Ok(AnyValue { value: Some(value) })
     }
 }
+
+#[cfg(test)]
+mod tests;
