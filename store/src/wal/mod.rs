@@ -17,6 +17,8 @@ mod segment;
 mod writer;
 
 #[cfg(test)]
+mod scan_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fs::{self, File};
@@ -74,8 +76,12 @@ pub(crate) struct Shared {
     disk_bytes: AtomicU64,
     /// Why the writer stopped accepting appends, after a failed write or fsync.
     failed: OnceLock<String>,
+    /// Held by a test to stop the writer after it took its first request.
     #[cfg(test)]
     test_gate: Mutex<()>,
+    /// Append requests handed to the writer so far.
+    #[cfg(test)]
+    test_queued: AtomicU64,
 }
 
 impl Shared {
@@ -156,6 +162,8 @@ impl Wal {
             failed: OnceLock::new(),
             #[cfg(test)]
             test_gate: Mutex::new(()),
+            #[cfg(test)]
+            test_queued: AtomicU64::new(0),
         });
         let (requests, receiver) = mpsc::channel();
         let writer = Writer::new(Arc::clone(&shared), receiver, file, active);
@@ -207,6 +215,8 @@ impl Wal {
         self.requests
             .send(Request::Append { payloads, reply })
             .map_err(|_| Error::Closed)?;
+        #[cfg(test)]
+        self.shared.test_queued.fetch_add(1, Ordering::SeqCst);
         // A dropped reply means the writer stopped before this request (closed meanwhile).
         answer.await.map_err(|_| Error::Closed)?
     }

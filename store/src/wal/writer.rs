@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -90,10 +90,7 @@ impl Writer {
                     }
                 }
                 if group_bytes < MAX_GROUP_BYTES {
-                    next = match self.requests.try_recv() {
-                        Ok(request) => Some(request),
-                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-                    };
+                    next = self.requests.try_recv().ok();
                 }
             }
             if !group.is_empty() {
@@ -199,10 +196,7 @@ impl Writer {
                 },
             );
             segments.active = seq;
-            self.shared
-                .metrics
-                .segments
-                .set(segments.map.len() as i64);
+            self.shared.metrics.segments.set(segments.map.len() as i64);
         }
         let total = self
             .shared
