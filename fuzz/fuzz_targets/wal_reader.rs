@@ -13,7 +13,10 @@ fuzz_target!(|bytes: &[u8]| {
     let mut previous_end = 0;
     let mut record_bytes = 0;
     for record in &scan.records {
-        assert!(record.offset >= previous_end, "records overlap or go backwards");
+        assert!(
+            record.offset >= previous_end,
+            "records overlap or go backwards"
+        );
         assert_eq!(record.payload.start, record.offset + FRAME_HEADER_LEN);
         assert!(record.payload.end <= scan.valid_end);
         assert!(record.payload.len() <= MAX_RECORD_BYTES);

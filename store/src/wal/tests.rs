@@ -469,3 +469,53 @@ async fn registered_metrics_are_named_as_documented() {
     }
     assert!(text.contains(&format!("sextant_wal_bytes {}", wal.disk_bytes())));
 }
+
+#[test]
+fn wal_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Wal>();
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = Wal::open(
+        config(dir.path(), 1000, 1500),
+        WalMetrics::unregistered(),
+        |_, _| {},
+    );
+    let Err(error) = result else {
+        panic!("a cap below two segments was accepted");
+    };
+    assert!(matches!(error, Error::Config { .. }), "{error:?}");
+}
+
+/// After a failed write or fsync the writer fails every waiter and refuses everything after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_writer_refuses_queued_and_later_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open(config(dir.path(), 1 << 20, 1 << 30));
+    let wal = Arc::new(wal);
+    let gate = wal.shared.test_gate.lock();
+    let queued = {
+        let wal = Arc::clone(&wal);
+        tokio::spawn(async move { wal.append(payload(0)).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wal.shared.test_queued.load(Ordering::SeqCst) < 1 {
+        assert!(Instant::now() < deadline, "append was not queued");
+        std::thread::yield_now();
+    }
+    wal.shared
+        .failed
+        .set("simulated fsync failure".into())
+        .unwrap();
+    drop(gate);
+
+    let error = queued.await.unwrap().unwrap_err();
+    assert!(matches!(error, Error::Failed), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(matches!(wal.append(payload(1)).await, Err(Error::Failed)));
+    assert_eq!(wal.failure().as_deref(), Some("simulated fsync failure"));
+    assert!(matches!(wal.close().await, Err(Error::Failed)));
+}

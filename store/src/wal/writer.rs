@@ -196,14 +196,12 @@ impl Writer {
                 },
             );
             segments.active = seq;
-            self.shared.metrics.segments.set(segments.map.len() as i64);
+            let metrics = &self.shared.metrics;
+            metrics.segments.set(segments.map.len() as i64);
+            let header = SEGMENT_HEADER_LEN as u64;
+            let total = self.shared.disk_bytes.fetch_add(header, Ordering::SeqCst) + header;
+            metrics.bytes.set(total as i64);
         }
-        let total = self
-            .shared
-            .disk_bytes
-            .fetch_add(SEGMENT_HEADER_LEN as u64, Ordering::SeqCst)
-            + SEGMENT_HEADER_LEN as u64;
-        self.shared.metrics.bytes.set(total as i64);
         tracing::debug!(segment = seq, "started a write-ahead log segment");
         self.file = file;
         self.seq = seq;
