@@ -1,2 +1,14 @@
 //! The `sextant` binary's library: configuration, wiring of the crates, listeners, CLI
-//! subcommands and graceful shutdown. The only crate that depends on everything.
+//! subcommands and graceful shutdown. The only crate that depends on everything; `main.rs`
+//! only parses the command line and calls [`run`].
+
+mod cli;
+pub mod config;
+mod internal;
+mod loadgen;
+mod serve;
+mod telemetry;
+mod tenants;
+
+pub use cli::{Cli, run};
+pub use serve::{TEMPO_API_VERSION, build_info};

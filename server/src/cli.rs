@@ -1,0 +1,135 @@
+//! Command-line interface: `serve`, `check-config`, `loadgen`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+use crate::loadgen::LoadgenArgs;
+
+/// Sextant: multi-tenant tracing, compatible with Grafana Tempo's APIs.
+#[derive(Debug, Parser)]
+#[command(name = "sextant", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every role in one process (the embedded default).
+    Serve(ConfigArgs),
+    /// Load the configuration and print every problem found, or the effective configuration.
+    CheckConfig(ConfigArgs),
+    /// Send realistic traces to a Sextant (or any OTLP endpoint) and report rates.
+    Loadgen(LoadgenArgs),
+}
+
+/// Where the configuration comes from. Flags win over `SEXTANT_*` variables, which win over
+/// the file, which wins over the defaults.
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// YAML configuration file.
+    #[arg(long, short = 'c', env = "SEXTANT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (WAL, local blocks).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Tempo API, OTLP/HTTP and OTLP gRPC listener.
+    #[arg(long)]
+    http_addr: Option<String>,
+    /// OTLP gRPC listener.
+    #[arg(long)]
+    otlp_grpc_addr: Option<String>,
+    /// OTLP HTTP listener.
+    #[arg(long)]
+    otlp_http_addr: Option<String>,
+    /// Internal listener: /metrics, /ready, /live.
+    #[arg(long)]
+    internal_addr: Option<String>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<Config, crate::config::ConfigErrors> {
+        let overrides = Overrides {
+            data_dir: self.data_dir.clone(),
+            http_addr: self.http_addr.clone(),
+            otlp_grpc_addr: self.otlp_grpc_addr.clone(),
+            otlp_http_addr: self.otlp_http_addr.clone(),
+            internal_addr: self.internal_addr.clone(),
+        };
+        Config::load(self.config.as_deref(), std::env::vars(), &overrides)
+    }
+}
+
+/// Runs the parsed command line; the process exit code says how it went.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::CheckConfig(args) => match args.load() {
+            Ok(config) => {
+                println!("configuration is valid; effective configuration:");
+                match serde_yaml::to_string(&config) {
+                    Ok(text) => print!("{text}"),
+                    Err(err) => eprintln!("cannot print the configuration: {err}"),
+                }
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                eprint!("{problems}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve(args) => {
+            let config = match args.load() {
+                Ok(config) => config,
+                Err(problems) => {
+                    eprint!("{problems}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Err(err) = crate::telemetry::init(&config.log) {
+                eprintln!("cannot set up logging: {err}");
+                return ExitCode::FAILURE;
+            }
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("sextant")
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(err) => {
+                    eprintln!("cannot start the runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(crate::serve::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(error = format!("{err:#}"), "sextant stopped with an error");
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Loadgen(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(err) => {
+                    eprintln!("cannot start the runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(crate::loadgen::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The one typed configuration tree: defaults → YAML file → `SEXTANT_*` environment (double
+//! underscore for nesting) → command-line flags. Every problem is reported at once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
+use sextant_gateway::GatewayConfig;
+use sextant_model::Limits;
+use sextant_pipeline::IngesterConfig;
+use sextant_store::WalConfig;
+
+/// Everything `sextant serve` can be told. Per-tenant settings live in the control-plane
+/// database, never here; `limits` are the defaults every tenant starts from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the WAL (and, with the default storage, blocks and the embedded database) live.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub log: LogConfig,
+    pub gateway: GatewayConfig,
+    pub ingester: IngesterConfig,
+    pub wal: WalConfig,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("sextant-data"),
+            server: ServerConfig::default(),
+            log: LogConfig::default(),
+            gateway: GatewayConfig::default(),
+            ingester: IngesterConfig::default(),
+            wal: WalConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Listeners and process lifecycle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Tempo query API, OTLP/HTTP and OTLP gRPC (by content type), HTTP/1.1 and h2c.
+    pub http_addr: SocketAddr,
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    /// `/metrics`, `/ready`, `/live`: for probes and Prometheus, never exposed publicly.
+    pub internal_addr: SocketAddr,
+    /// How long SIGTERM waits for in-flight requests before closing anyway.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: ([127, 0, 0, 1], 3200).into(),
+            otlp_grpc_addr: ([127, 0, 0, 1], 4317).into(),
+            otlp_http_addr: ([127, 0, 0, 1], 4318).into(),
+            internal_addr: ([127, 0, 0, 1], 3201).into(),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A level (`info`) or an env-filter directive (`info,sextant_pipeline=debug`).
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Logfmt,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub http_addr: Option<String>,
+    pub otlp_grpc_addr: Option<String>,
+    pub otlp_http_addr: Option<String>,
+    pub internal_addr: Option<String>,
+}
+
+/// Every problem found while loading, each on its own line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} configuration problem(s):", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+const ENV_PREFIX: &str = "SEXTANT_";
+
+impl Config {
+    /// Loads the configuration from an optional file, the given environment and flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigErrors> {
+        let mut problems = Vec::new();
+        let mut tree = match file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => parse_yaml(&text, path, &mut problems),
+                Err(err) => {
+                    problems.push(format!("cannot read {}: {err}", path.display()));
+                    empty_map()
+                }
+            },
+            None => empty_map(),
+        };
+        let known = serde_yaml::to_value(Config::default()).expect("defaults serialize");
+        apply_env(&mut tree, &known, env, &mut problems);
+        apply_overrides(&mut tree, overrides);
+        unknown_keys(&tree, &known, "", &mut problems);
+        let config = deserialize_sections(&tree, &mut problems);
+        if let Some(config) = &config {
+            config.validate(&mut problems);
+        }
+        match config {
+            Some(config) if problems.is_empty() => Ok(config.resolved()),
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+
+    /// Fills paths derived from others (the WAL under the data dir unless set absolutely).
+    fn resolved(mut self) -> Self {
+        if self.wal.dir.is_relative() {
+            self.wal.dir = self.data_dir.join(&self.wal.dir);
+        }
+        self
+    }
+
+    fn validate(&self, problems: &mut Vec<String>) {
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push("data_dir: must not be empty".into());
+        }
+        let zero_durations = [
+            ("ingester.trace_idle", self.ingester.trace_idle),
+            ("ingester.trace_max_live", self.ingester.trace_max_live),
+            ("ingester.sweep_interval", self.ingester.sweep_interval),
+        ];
+        for (key, value) in zero_durations {
+            if value.is_zero() {
+                problems.push(format!("{key}: must be greater than zero"));
+            }
+        }
+        if self.gateway.max_request_bytes == 0 {
+            problems.push("gateway.max_request_bytes: must be greater than zero".into());
+        }
+        if self.wal.segment_bytes == 0 {
+            problems.push("wal.segment_bytes: must be greater than zero".into());
+        }
+        if self.wal.max_bytes < self.wal.segment_bytes {
+            problems.push(format!(
+                "wal.max_bytes ({}) must be at least wal.segment_bytes ({})",
+                self.wal.max_bytes, self.wal.segment_bytes
+            ));
+        }
+        if self.limits.ingestion_burst_bytes < self.limits.ingestion_rate_bytes {
+            problems.push(
+                "limits.ingestion_burst_bytes must be at least limits.ingestion_rate_bytes".into(),
+            );
+        }
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            problems.push(format!("log.level: {err}"));
+        }
+        let addrs = [
+            ("server.http_addr", self.server.http_addr),
+            ("server.otlp_grpc_addr", self.server.otlp_grpc_addr),
+            ("server.otlp_http_addr", self.server.otlp_http_addr),
+            ("server.internal_addr", self.server.internal_addr),
+        ];
+        for (i, (key, addr)) in addrs.iter().enumerate() {
+            for (other, other_addr) in &addrs[i + 1..] {
+                if addr == other_addr && addr.port() != 0 {
+                    problems.push(format!("{key} and {other} are both {addr}"));
+                }
+            }
+        }
+    }
+}
+
+fn empty_map() -> Value {
+    Value::Mapping(Default::default())
+}
+
+fn parse_yaml(text: &str, path: &Path, problems: &mut Vec<String>) -> Value {
+    match serde_yaml::from_str::<Value>(text) {
+        Ok(Value::Null) => empty_map(),
+        Ok(value @ Value::Mapping(_)) => value,
+        Ok(_) => {
+            problems.push(format!("{}: the top level must be a mapping", path.display()));
+            empty_map()
+        }
+        Err(err) => {
+            problems.push(format!("{}: {err}", path.display()));
+            empty_map()
+        }
+    }
+}
+
+/// `SEXTANT_WAL__MAX_BYTES=5` sets `wal.max_bytes`. Variables whose first part names no config
+/// section or key (e.g. `SEXTANT_BIN` used by scripts) are not configuration and are left alone;
+/// an unknown key inside a known section is reported by [`unknown_keys`].
+fn apply_env(
+    tree: &mut Value,
+    known: &Value,
+    env: impl IntoIterator<Item = (String, String)>,
+    problems: &mut Vec<String>,
+) {
+    let vars: BTreeMap<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    for (name, raw) in vars {
+        let path: Vec<String> = name[ENV_PREFIX.len()..]
+            .split("__")
+            .map(|p| p.to_ascii_lowercase())
+            .collect();
+        if path.iter().any(String::is_empty) || known.get(path[0].as_str()).is_none() {
+            continue;
+        }
+        let value = match serde_yaml::from_str::<Value>(&raw) {
+            Ok(v @ (Value::Bool(_) | Value::Number(_) | Value::String(_))) => v,
+            Ok(Value::Null) | Ok(_) | Err(_) => Value::String(raw.clone()),
+        };
+        if let Err(problem) = set_path(tree, &path, value) {
+            problems.push(format!("{name}: {problem}"));
+        }
+    }
+}
+
+fn apply_overrides(tree: &mut Value, o: &Overrides) {
+    let mut set = |path: &[&str], value: Option<String>| {
+        if let Some(value) = value {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            // Flags always land on mappings the defaults define, so this cannot fail.
+            let _ = set_path(tree, &path, Value::String(value));
+        }
+    };
+    set(
+        &["data_dir"],
+        o.data_dir.as_ref().map(|p| p.display().to_string()),
+    );
+    set(&["server", "http_addr"], o.http_addr.clone());
+    set(&["server", "otlp_grpc_addr"], o.otlp_grpc_addr.clone());
+    set(&["server", "otlp_http_addr"], o.otlp_http_addr.clone());
+    set(&["server", "internal_addr"], o.internal_addr.clone());
+}
+
+fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    let mut node = tree;
+    for (i, key) in path.iter().enumerate() {
+        let Value::Mapping(map) = node else {
+            return Err(format!("{} is not a section", path[..i].join(".")));
+        };
+        let key = Value::String(key.clone());
+        if i + 1 == path.len() {
+            map.insert(key, value);
+            return Ok(());
+        }
+        node = map.entry(key).or_insert_with(empty_map);
+    }
+    Ok(())
+}
+
+/// Reports keys the defaults do not have, with their full dotted path.
+fn unknown_keys(tree: &Value, known: &Value, prefix: &str, problems: &mut Vec<String>) {
+    let (Value::Mapping(map), Value::Mapping(known_map)) = (tree, known) else {
+        return;
+    };
+    for (key, value) in map {
+        let name = match key {
+            Value::String(s) => s.clone(),
+            other => format!("{other:?}"),
+        };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match known_map.get(key) {
+            None => problems.push(format!("{path}: unknown key")),
+            Some(known_child) => unknown_keys(value, known_child, &path, problems),
+        }
+    }
+}
+
+/// Deserializes section by section so that one bad value does not hide the others.
+fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Config> {
+    fn section<T: serde::de::DeserializeOwned + Default>(
+        tree: &Value,
+        key: &str,
+        problems: &mut Vec<String>,
+    ) -> Option<T> {
+        match tree.get(key) {
+            None | Some(Value::Null) => Some(T::default()),
+            Some(value) => match serde_yaml::from_value::<T>(value.clone()) {
+                Ok(v) => Some(v),
+                Err(err) => {
+                    problems.push(format!("{key}: {err}"));
+                    None
+                }
+            },
+        }
+    }
+    let data_dir = match tree.get("data_dir") {
+        None | Some(Value::Null) => PathBuf::from("sextant-data"),
+        Some(Value::String(s)) => PathBuf::from(s),
+        Some(other) => {
+            problems.push(format!("data_dir: expected a path, got {other:?}"));
+            PathBuf::new()
+        }
+    };
+    let server = section::<ServerConfig>(tree, "server", problems);
+    let log = section::<LogConfig>(tree, "log", problems);
+    let gateway = section::<GatewayConfig>(tree, "gateway", problems);
+    let ingester = section::<IngesterConfig>(tree, "ingester", problems);
+    let wal = section::<WalConfig>(tree, "wal", problems);
+    let limits = section::<Limits>(tree, "limits", problems);
+    Some(Config {
+        data_dir,
+        server: server?,
+        log: log?,
+        gateway: gateway?,
+        ingester: ingester?,
+        wal: wal?,
+        limits: limits?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

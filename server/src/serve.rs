@@ -1,0 +1,198 @@
+//! `sextant serve`: wires the crates into one process and runs it until SIGTERM/SIGINT.
+//!
+//! Order matters: the internal listener comes up first so probes see `/live` and an honest
+//! `/ready` (503 while the WAL replays); the public listeners open only once the pipeline can
+//! take data; on shutdown they stop accepting, in-flight requests drain (bounded by
+//! `server.drain_timeout`), and the WAL is fsynced and closed before the process exits 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::serve::ListenerExt;
+use prometheus_client::registry::Registry;
+use sextant_gateway::{BuildInfo, GatewayMetrics, GatewayState};
+use sextant_model::{IngestSink, TraceReader};
+use sextant_pipeline::{Pipeline, PipelineConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::internal::{self, Health};
+use crate::tenants::DefaultLimits;
+
+/// The Tempo version reported by `/api/status/buildinfo`. Grafana gates streaming (≥ 2.2) and
+/// metrics streaming (≥ 2.7) on it; our own version travels as semver build metadata.
+pub const TEMPO_API_VERSION: &str = "2.9.0";
+
+pub fn build_info() -> BuildInfo {
+    BuildInfo {
+        version: format!("{TEMPO_API_VERSION}+sextant.{}", env!("CARGO_PKG_VERSION")),
+        revision: option_env!("SEXTANT_GIT_REVISION").unwrap_or("unknown").into(),
+        branch: option_env!("SEXTANT_GIT_BRANCH").unwrap_or("unknown").into(),
+        build_date: option_env!("SEXTANT_BUILD_DATE").unwrap_or("unknown").into(),
+        build_user: "sextant".into(),
+        go_version: format!("n/a (sextant {}, rust)", env!("CARGO_PKG_VERSION")),
+    }
+}
+
+/// Runs every role in this process until a termination signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+
+    let health = Health::new("replaying the wal");
+    let internal = bind("internal", config.server.internal_addr).await?;
+    let mut internal_task = tokio::spawn(serve_listener(
+        internal,
+        internal::router(health.clone()),
+        shutdown.clone(),
+        // Probes and scrapes must keep answering until the very end.
+        Duration::from_secs(1),
+    ));
+
+    let mut pipeline_registry = Registry::default();
+    let pipeline_config = PipelineConfig {
+        ingester: config.ingester.clone(),
+        wal: config.wal.clone(),
+    };
+    let tenants = Arc::new(DefaultLimits::new(config.limits.clone()));
+    let pipeline = tokio::task::spawn_blocking(move || {
+        let pipeline = Pipeline::open(pipeline_config, tenants, &mut pipeline_registry);
+        pipeline.map(|p| (p, pipeline_registry))
+    })
+    .await
+    .context("pipeline start panicked")?
+    .context("cannot open the pipeline")?;
+    let (pipeline, pipeline_registry) = pipeline;
+    let stats = pipeline.replay_stats();
+    tracing::info!(
+        segments = stats.segments,
+        records = stats.records,
+        bytes = stats.bytes,
+        corrupt_regions = stats.corrupt_regions,
+        corrupt_bytes_skipped = stats.corrupt_bytes_skipped,
+        torn_tail_bytes_truncated = stats.torn_tail_bytes_truncated,
+        "wal replayed"
+    );
+    health.add_registry(pipeline_registry);
+    health.add_probe(pipeline.clone());
+
+    let mut gateway_registry = Registry::default();
+    let state = GatewayState {
+        ingest: pipeline.clone() as Arc<dyn IngestSink>,
+        reader: pipeline.clone() as Arc<dyn TraceReader>,
+        config: config.gateway.clone(),
+        build: build_info(),
+        metrics: Arc::new(GatewayMetrics::register(&mut gateway_registry)),
+    };
+    health.add_registry(gateway_registry);
+
+    let background = tokio::spawn(pipeline.clone().run(shutdown.child_token()));
+    let drain = config.server.drain_timeout;
+    let mut public = JoinSet::new();
+    let listeners = [
+        (
+            "http",
+            config.server.http_addr,
+            sextant_gateway::router(state.clone()),
+        ),
+        (
+            "otlp-grpc",
+            config.server.otlp_grpc_addr,
+            sextant_gateway::otlp_grpc_router(state.clone()),
+        ),
+        (
+            "otlp-http",
+            config.server.otlp_http_addr,
+            sextant_gateway::otlp_http_router(state),
+        ),
+    ];
+    for (name, addr, router) in listeners {
+        let listener = bind(name, addr).await?;
+        public.spawn(serve_listener(listener, router, shutdown.clone(), drain));
+    }
+    health.set_phase(None);
+    tracing::info!(version = %build_info().version, data_dir = %config.data_dir.display(), "sextant ready");
+
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        result = &mut internal_task => {
+            shutdown.cancel();
+            result.context("internal listener panicked")??;
+        }
+    }
+    health.set_phase(Some("shutting down"));
+    tracing::info!(drain_timeout = ?drain, "shutting down: draining in-flight requests");
+    while let Some(result) = public.join_next().await {
+        result.context("listener task panicked")??;
+    }
+    let _ = background.await;
+    pipeline.close().await.context("closing the wal")?;
+    tracing::info!("wal closed; bye");
+    if !internal_task.is_finished() {
+        let _ = internal_task.await;
+    }
+    Ok(())
+}
+
+async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({name})"))?;
+    let local = listener.local_addr()?;
+    // A machine-readable line per listener: scripts and tests start us on port 0 and read it.
+    println!("listening {name} {local}");
+    tracing::info!(listener = name, addr = %local, "listening");
+    Ok(listener)
+}
+
+/// Serves one listener (HTTP/1.1 and h2c) until shutdown, then drains for at most `drain`.
+async fn serve_listener(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // gRPC and small OTLP requests suffer from Nagle's delay.
+        let _ = tcp.set_nodelay(true);
+    });
+    let graceful = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(async move { graceful.await });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return Ok(result??),
+        _ = shutdown.cancelled() => {}
+    }
+    match tokio::time::timeout(drain, &mut server).await {
+        Ok(result) => Ok(result??),
+        Err(_) => {
+            tracing::warn!(drain_timeout = ?drain, "drain timeout reached; closing remaining connections");
+            server.abort();
+            Ok(())
+        }
+    }
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::error!(%err, "cannot install the SIGTERM handler");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
+            _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "signal received"),
+        }
+        shutdown.cancel();
+    });
+}
