@@ -128,7 +128,7 @@ pub(crate) fn otlp_error_response(err: &Error, encoding: Encoding) -> Response {
     let status = rpc_status(err);
     let body: Bytes = match encoding {
         Encoding::Protobuf => status.encode_to_vec().into(),
-        Encoding::Json => status.to_json().to_string().into(),
+        Encoding::Json => status.to_json().into(),
     };
     let mut response = (
         http_status(err.kind),

@@ -4,7 +4,6 @@
 
 use bytes::Bytes;
 use prost::Message;
-use serde_json::json;
 use sextant_model::otlp::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use sextant_model::{Payload, PayloadFormat, PushOutcome, TenantId};
 
@@ -40,21 +39,25 @@ pub(crate) fn encode_response(response: &ExportTraceServiceResponse, encoding: E
     match encoding {
         Encoding::Protobuf => response.encode_to_vec().into(),
         Encoding::Json => {
-            let mut obj = serde_json::Map::new();
+            // Written by hand to keep the fields in `.proto` order.
+            let mut out = String::from("{");
             if let Some(partial) = &response.partial_success {
-                let mut p = serde_json::Map::new();
+                out.push_str("\"partialSuccess\":{");
+                let mut fields = Vec::new();
                 if partial.rejected_spans != 0 {
-                    p.insert(
-                        "rejectedSpans".into(),
-                        json!(partial.rejected_spans.to_string()),
-                    );
+                    fields.push(format!("\"rejectedSpans\":\"{}\"", partial.rejected_spans));
                 }
                 if !partial.error_message.is_empty() {
-                    p.insert("errorMessage".into(), json!(partial.error_message));
+                    fields.push(format!(
+                        "\"errorMessage\":{}",
+                        serde_json::Value::from(partial.error_message.as_str())
+                    ));
                 }
-                obj.insert("partialSuccess".into(), serde_json::Value::Object(p));
+                out.push_str(&fields.join(","));
+                out.push('}');
             }
-            serde_json::Value::Object(obj).to_string().into()
+            out.push('}');
+            out.into()
         }
     }
 }

@@ -56,6 +56,10 @@ pub(crate) async fn limit_and_decompress(
     request: Request,
     next: Next,
 ) -> Response {
+    if request.method() != http::Method::POST {
+        // Let the router answer 405 without looking at the body.
+        return next.run(request).await;
+    }
     let encoding = match request_encoding(request.headers()) {
         Ok(e) => e,
         Err(err) => return refuse(err, Encoding::Protobuf),

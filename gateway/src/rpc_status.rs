@@ -77,41 +77,42 @@ impl RpcStatus {
         self
     }
 
-    /// The protobuf-JSON form. `Any` holds a message we know, so it is written with `@type` and
-    /// the message's own fields; `Duration` as a string of seconds (`"5s"`, `"1.5s"`).
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    /// The protobuf-JSON form, fields in `.proto` order. `Any` holds a message we know, so it
+    /// is written with `@type` and the message's own fields; `Duration` as a string of seconds
+    /// (`"5s"`, `"1.5s"`).
+    pub(crate) fn to_json(&self) -> String {
+        let mut fields = Vec::new();
         if self.code != 0 {
-            obj.insert("code".into(), json!(self.code));
+            fields.push(format!("\"code\":{}", self.code));
         }
         if !self.message.is_empty() {
-            obj.insert("message".into(), json!(self.message));
+            fields.push(format!("\"message\":{}", json!(self.message)));
         }
         if !self.details.is_empty() {
-            let details: Vec<_> = self.details.iter().map(any_to_json).collect();
-            obj.insert("details".into(), json!(details));
+            let details: Vec<String> = self.details.iter().map(any_to_json).collect();
+            fields.push(format!("\"details\":[{}]", details.join(",")));
         }
-        serde_json::Value::Object(obj)
+        format!("{{{}}}", fields.join(","))
     }
 }
 
-fn any_to_json(any: &ProtoAny) -> serde_json::Value {
+fn any_to_json(any: &ProtoAny) -> String {
+    let type_url = json!(any.type_url);
     if any.type_url == RETRY_INFO_TYPE_URL
         && let Ok(info) = RetryInfo::decode(any.value.as_slice())
     {
-        let mut obj = serde_json::Map::new();
-        obj.insert("@type".into(), json!(any.type_url));
-        if let Some(d) = info.retry_delay {
-            obj.insert("retryDelay".into(), json!(duration_json(&d)));
-        }
-        return serde_json::Value::Object(obj);
+        return match info.retry_delay {
+            Some(d) => format!(
+                "{{\"@type\":{type_url},\"retryDelay\":\"{}\"}}",
+                duration_json(&d)
+            ),
+            None => format!("{{\"@type\":{type_url}}}"),
+        };
     }
     // Unknown payloads keep their bytes, as protobuf-JSON does for an unresolvable Any.
     use base64::Engine as _;
-    json!({
-        "@type": any.type_url,
-        "value": base64::engine::general_purpose::STANDARD.encode(&any.value),
-    })
+    let value = base64::engine::general_purpose::STANDARD.encode(&any.value);
+    format!("{{\"@type\":{type_url},\"value\":\"{value}\"}}")
 }
 
 fn duration_json(d: &ProtoDuration) -> String {
@@ -145,8 +146,8 @@ mod tests {
         expected.extend(any);
         assert_eq!(status.encode_to_vec(), expected);
         assert_eq!(
-            status.to_json().to_string(),
-            r#"{"code":14,"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}],"message":"x"}"#
+            status.to_json(),
+            r#"{"code":14,"message":"x","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}]}"#
         );
     }
 }
