@@ -4,7 +4,10 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     // SAFETY: the build script is single-threaded; prost-build reads PROTOC from the environment.
-    #[expect(unsafe_code, reason = "edition 2024 makes set_var unsafe; nothing runs concurrently")]
+    #[expect(
+        unsafe_code,
+        reason = "edition 2024 makes set_var unsafe; nothing runs concurrently"
+    )]
     unsafe {
         std::env::set_var("PROTOC", protoc)
     };

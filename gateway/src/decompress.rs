@@ -100,7 +100,8 @@ pub(crate) fn decompress_blocking(
         }
         ContentEncoding::Deflate => read_capped_sync(DeflateDecoder::new(raw), raw.len(), cap),
         ContentEncoding::Zstd => {
-            let decoder = zstd::stream::read::Decoder::new(raw).map_err(GatewayError::Decompress)?;
+            let decoder =
+                zstd::stream::read::Decoder::new(raw).map_err(GatewayError::Decompress)?;
             read_capped_sync(decoder, raw.len(), cap)
         }
     }

@@ -75,7 +75,10 @@ impl Decoder for RawDecoder {
 
 /// Whether a request is gRPC (`application/grpc` or `application/grpc+<codec>`; not gRPC-Web).
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let essence = ct.split(';').next().unwrap_or_default().trim();
@@ -149,9 +152,11 @@ async fn handle(state: GatewayState, request: http::Request<Body>) -> Response {
         .max_decoding_message_size(cap)
         .max_encoding_message_size(usize::MAX);
     let response = grpc.unary(method, request).await;
-    state
-        .metrics
-        .received(tenant.as_str(), "otlp_grpc", received.load(Ordering::Relaxed));
+    state.metrics.received(
+        tenant.as_str(),
+        "otlp_grpc",
+        received.load(Ordering::Relaxed),
+    );
 
     let taken = outcome
         .lock()
@@ -196,7 +201,8 @@ struct ExportMethod {
 
 impl UnaryService<Bytes> for ExportMethod {
     type Response = Bytes;
-    type Future = Pin<Box<dyn Future<Output = Result<tonic::Response<Bytes>, tonic::Status>> + Send>>;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<tonic::Response<Bytes>, tonic::Status>> + Send>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let state = self.state.clone();

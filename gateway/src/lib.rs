@@ -27,6 +27,10 @@ mod tenant;
 
 /// Tempo's query messages (`proto/tempo.proto`, package `tempopb`) with Tempo's field numbers;
 /// the OTLP messages inside are the model's.
+#[expect(
+    clippy::allow_attributes,
+    reason = "prost-build marks its generated items #[allow(clippy::all)]"
+)]
 pub mod tempopb {
     include!(concat!(env!("OUT_DIR"), "/tempopb.rs"));
 }

@@ -114,7 +114,10 @@ fn add_error_headers(response: &mut Response, err: &Error) {
         );
     }
     if let Some(delay) = retry_hint(err) {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds(delay)));
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_seconds(delay)),
+        );
     }
     if err.kind == ErrorKind::Internal {
         response

@@ -76,7 +76,9 @@ pub(crate) async fn limit_and_decompress(
     };
     let raw_len = raw.len() as u64;
     if let Some(tenant) = parts.extensions.get::<TenantId>() {
-        state.metrics.received(tenant.as_str(), "otlp_http", raw_len);
+        state
+            .metrics
+            .received(tenant.as_str(), "otlp_http", raw_len);
     }
     let decoded = match decompress::decompress(content_encoding, raw, cap).await {
         Ok(decoded) => decoded,

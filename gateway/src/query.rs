@@ -12,14 +12,17 @@ use sextant_model::{TenantId, TimeRange, TraceId, TraceLookup};
 use crate::GatewayState;
 use crate::error::GatewayError;
 use crate::mapping;
-use crate::tempopb::{PartialStatus, Trace, TraceByIdMetrics, TraceByIdResponse};
 use crate::tempo_json;
+use crate::tempopb::{PartialStatus, Trace, TraceByIdMetrics, TraceByIdResponse};
 
 const PROTOBUF: &str = "application/protobuf";
 
 /// `GET /api/echo`: Grafana's health check.
 pub(crate) async fn echo() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "echo")
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "echo",
+    )
 }
 
 /// `GET /api/status/buildinfo`.

@@ -236,7 +236,9 @@ fn write_link(out: &mut String, l: &Link) {
 fn write_status(out: &mut String, s: &Status) {
     let mut o = Obj::open(out);
     o.string("message", &s.message);
-    let code = StatusCode::try_from(s.code).ok().map(StatusCode::proto_name);
+    let code = StatusCode::try_from(s.code)
+        .ok()
+        .map(StatusCode::proto_name);
     if let Some(code) = enum_value(s.code, code) {
         o.raw("code", &code);
     }
@@ -288,7 +290,12 @@ fn double(d: f64) -> String {
     if d.is_nan() {
         "\"NaN\"".to_owned()
     } else if d.is_infinite() {
-        if d > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" }.to_owned()
+        if d > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        }
+        .to_owned()
     } else if d == 0.0 || (1e-6..1e21).contains(&d.abs()) {
         // Plain decimal notation, shortest round-trip digits (`2`, `1.5`, `0.001`).
         format!("{d}")

@@ -119,5 +119,9 @@ fn v2_envelope() {
         trace_v2(&[], 42, Some("too big")),
         r#"{"trace":{},"metrics":{"inspectedBytes":"42"},"status":"PARTIAL","message":"too big"}"#
     );
-    insta::assert_snapshot!(trace_v2(&crate::tests::sample_trace().resource_spans, 7, None));
+    insta::assert_snapshot!(trace_v2(
+        &crate::tests::sample_trace().resource_spans,
+        7,
+        None
+    ));
 }

@@ -24,6 +24,7 @@ use tower::ServiceExt;
 use crate::{BuildInfo, GatewayConfig, GatewayMetrics, GatewayState, RetryInfo, RpcStatus};
 
 mod grpc_tests;
+mod query_tests;
 
 pub(crate) const TRACE_HEX: &str = "0102030405060708090a0b0c0d0e0f10";
 
@@ -36,9 +37,17 @@ pub(crate) struct FakeSink {
 
 #[async_trait]
 impl IngestSink for FakeSink {
-    async fn push(&self, tenant: &TenantId, payload: Payload) -> sextant_model::Result<PushOutcome> {
+    async fn push(
+        &self,
+        tenant: &TenantId,
+        payload: Payload,
+    ) -> sextant_model::Result<PushOutcome> {
         self.pushes.lock().unwrap().push((tenant.clone(), payload));
-        self.answer.lock().unwrap().clone().unwrap_or(Ok(PushOutcome::default()))
+        self.answer
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or(Ok(PushOutcome::default()))
     }
 }
 
@@ -74,7 +83,10 @@ pub(crate) fn sample_trace() -> TracesData {
     TracesData {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![kv("service.name", any_value::Value::StringValue("api".into()))],
+                attributes: vec![kv(
+                    "service.name",
+                    any_value::Value::StringValue("api".into()),
+                )],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
@@ -159,7 +171,12 @@ fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
 }
 
-fn post_otlp(uri: &str, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> Request<Body> {
+fn post_otlp(
+    uri: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> Request<Body> {
     let mut b = Request::post(uri).header("content-type", content_type);
     if let Some(enc) = encoding {
         b = b.header("content-encoding", enc);
@@ -174,23 +191,14 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn echo_and_buildinfo() {
-    let app = app();
-    let (status, headers, body) = send(app.router(), get("/api/echo")).await;
-    assert_eq!(status, 200);
-    assert_eq!(body.as_ref(), b"echo");
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
-    let (status, _, body) = send(app.router(), get("/api/status/buildinfo")).await;
-    assert_eq!(status, 200);
-    insta::assert_snapshot!(String::from_utf8(body.to_vec()).unwrap());
-}
-
-#[tokio::test]
 async fn request_id_is_generated_or_echoed() {
     let app = app();
     let (_, headers, _) = send(app.router(), get("/api/echo")).await;
     assert_eq!(headers["x-request-id"].len(), 32);
-    let req = Request::get("/api/echo").header("x-request-id", "abc-1").body(Body::empty()).unwrap();
+    let req = Request::get("/api/echo")
+        .header("x-request-id", "abc-1")
+        .body(Body::empty())
+        .unwrap();
     let (_, headers, _) = send(app.router(), req).await;
     assert_eq!(headers["x-request-id"], "abc-1");
 }
@@ -200,8 +208,16 @@ async fn otlp_http_accepts_protobuf_and_json_on_both_paths() {
     let app = app();
     let body = sample_trace().encode_to_vec();
     for (path, ct, format) in [
-        ("/v1/traces", "application/x-protobuf", PayloadFormat::OtlpProtobuf),
-        ("/otlp/v1/traces", "application/json; charset=utf-8", PayloadFormat::OtlpJson),
+        (
+            "/v1/traces",
+            "application/x-protobuf",
+            PayloadFormat::OtlpProtobuf,
+        ),
+        (
+            "/otlp/v1/traces",
+            "application/json; charset=utf-8",
+            PayloadFormat::OtlpJson,
+        ),
     ] {
         let (status, headers, resp) =
             send(app.router(), post_otlp(path, ct, None, body.clone())).await;
@@ -261,16 +277,70 @@ async fn bad_ingest_requests_are_refused_at_the_edge() {
     };
     let app = app_with(config, FakeReader::default());
     let cases: Vec<(&str, Request<Body>, StatusCode)> = vec![
-        ("text content type", post_otlp("/v1/traces", "text/plain", None, vec![1]), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("no content type", Request::post("/v1/traces").body(Body::from("x")).unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("brotli", post_otlp("/v1/traces", "application/json", Some("br"), vec![1]), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            "text content type",
+            post_otlp("/v1/traces", "text/plain", None, vec![1]),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "no content type",
+            Request::post("/v1/traces").body(Body::from("x")).unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "brotli",
+            post_otlp("/v1/traces", "application/json", Some("br"), vec![1]),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
         ("GET", get("/v1/traces"), StatusCode::METHOD_NOT_ALLOWED),
-        ("PUT", Request::put("/v1/traces").body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED),
-        ("raw over cap", post_otlp("/v1/traces", "application/x-protobuf", None, vec![0; 1001]), StatusCode::PAYLOAD_TOO_LARGE),
-        ("decompressed over cap", post_otlp("/v1/traces", "application/x-protobuf", Some("gzip"), gzip(&[0; 1001])), StatusCode::PAYLOAD_TOO_LARGE),
-        ("corrupt gzip", post_otlp("/v1/traces", "application/x-protobuf", Some("gzip"), b"nope".to_vec()), StatusCode::BAD_REQUEST),
-        ("invalid tenant", Request::post("/v1/traces").header("content-type", "application/x-protobuf").header("x-scope-orgid", "Bad/Tenant").body(Body::empty()).unwrap(), StatusCode::BAD_REQUEST),
-        ("federated tenant", Request::post("/v1/traces").header("content-type", "application/x-protobuf").header("x-scope-orgid", "aaa|bbb").body(Body::empty()).unwrap(), StatusCode::BAD_REQUEST),
+        (
+            "PUT",
+            Request::put("/v1/traces").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "raw over cap",
+            post_otlp("/v1/traces", "application/x-protobuf", None, vec![0; 1001]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "decompressed over cap",
+            post_otlp(
+                "/v1/traces",
+                "application/x-protobuf",
+                Some("gzip"),
+                gzip(&[0; 1001]),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "corrupt gzip",
+            post_otlp(
+                "/v1/traces",
+                "application/x-protobuf",
+                Some("gzip"),
+                b"nope".to_vec(),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "invalid tenant",
+            Request::post("/v1/traces")
+                .header("content-type", "application/x-protobuf")
+                .header("x-scope-orgid", "Bad/Tenant")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "federated tenant",
+            Request::post("/v1/traces")
+                .header("content-type", "application/x-protobuf")
+                .header("x-scope-orgid", "aaa|bbb")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (name, req, expected) in cases {
         let (status, _, _) = send(app.router(), req).await;
@@ -348,22 +418,80 @@ async fn partial_success_in_both_encodings() {
     assert_eq!(status, 200);
     let resp = ExportTraceServiceResponse::decode(body).unwrap();
     let partial = resp.partial_success.unwrap();
-    assert_eq!((partial.rejected_spans, partial.error_message.as_str()), (2, "invalid span id"));
+    assert_eq!(
+        (partial.rejected_spans, partial.error_message.as_str()),
+        (2, "invalid span id")
+    );
 }
 
 #[tokio::test]
 async fn error_kinds_map_to_statuses_headers_and_bodies() {
     let secs = Duration::from_millis(2500);
     let cases = [
-        (Error::bad_request("bad payload"), 400, tonic::Code::InvalidArgument, None, false),
-        (Error::new(ErrorKind::Unauthenticated, "no key"), 401, tonic::Code::Unauthenticated, None, false),
-        (Error::new(ErrorKind::Forbidden, "suspended"), 403, tonic::Code::PermissionDenied, None, false),
-        (Error::new(ErrorKind::NotFound, "gone"), 404, tonic::Code::NotFound, None, false),
-        (Error::new(ErrorKind::TooLarge, "batch over burst"), 413, tonic::Code::InvalidArgument, None, false),
-        (Error::new(ErrorKind::RateLimited, "slow down").with_retry_after(secs), 429, tonic::Code::ResourceExhausted, Some("3"), true),
-        (Error::new(ErrorKind::QuotaExceeded, "daily quota").with_retry_after(Duration::from_secs(3600)), 429, tonic::Code::ResourceExhausted, Some("3600"), false),
-        (Error::unavailable("wal full", Duration::from_millis(10)), 503, tonic::Code::Unavailable, Some("1"), true),
-        (Error::internal("disk on fire at /var/x"), 500, tonic::Code::Internal, None, false),
+        (
+            Error::bad_request("bad payload"),
+            400,
+            tonic::Code::InvalidArgument,
+            None,
+            false,
+        ),
+        (
+            Error::new(ErrorKind::Unauthenticated, "no key"),
+            401,
+            tonic::Code::Unauthenticated,
+            None,
+            false,
+        ),
+        (
+            Error::new(ErrorKind::Forbidden, "suspended"),
+            403,
+            tonic::Code::PermissionDenied,
+            None,
+            false,
+        ),
+        (
+            Error::new(ErrorKind::NotFound, "gone"),
+            404,
+            tonic::Code::NotFound,
+            None,
+            false,
+        ),
+        (
+            Error::new(ErrorKind::TooLarge, "batch over burst"),
+            413,
+            tonic::Code::InvalidArgument,
+            None,
+            false,
+        ),
+        (
+            Error::new(ErrorKind::RateLimited, "slow down").with_retry_after(secs),
+            429,
+            tonic::Code::ResourceExhausted,
+            Some("3"),
+            true,
+        ),
+        (
+            Error::new(ErrorKind::QuotaExceeded, "daily quota")
+                .with_retry_after(Duration::from_secs(3600)),
+            429,
+            tonic::Code::ResourceExhausted,
+            Some("3600"),
+            false,
+        ),
+        (
+            Error::unavailable("wal full", Duration::from_millis(10)),
+            503,
+            tonic::Code::Unavailable,
+            Some("1"),
+            true,
+        ),
+        (
+            Error::internal("disk on fire at /var/x"),
+            500,
+            tonic::Code::Internal,
+            None,
+            false,
+        ),
     ];
     for (err, http, code, retry_after, retry_info) in cases {
         let app = app();
@@ -405,138 +533,4 @@ async fn error_kinds_map_to_statuses_headers_and_bodies() {
             }
         }
     }
-}
-
-#[tokio::test]
-async fn trace_by_id_bad_parameters() {
-    let app = app();
-    for (uri, expected) in [
-        ("/api/traces/xyz", 400),
-        ("/api/v2/traces/0102030405060708090a0b0c0d0e0f1011", 400),
-        ("/api/traces/ff?start=20&end=10", 400),
-        ("/api/v2/traces/ff?start=10&end=10", 400),
-        ("/api/traces/ff?start=abc&end=10", 400),
-        ("/api/traces/ff", 404),
-        ("/api/v2/traces/ff", 404),
-    ] {
-        let (status, headers, body) = send(app.router(), get(uri)).await;
-        assert_eq!(status.as_u16(), expected, "{uri}");
-        if expected == 400 {
-            assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
-            assert!(!body.is_empty(), "{uri}");
-        } else {
-            assert!(body.is_empty(), "{uri}");
-        }
-    }
-    let req = Request::get("/api/traces/ff").header("x-scope-orgid", "x").body(Body::empty()).unwrap();
-    let (status, _, body) = send(app.router(), req).await;
-    assert_eq!(status, 400);
-    assert!(String::from_utf8_lossy(&body).contains("tenant"));
-}
-
-#[tokio::test]
-async fn trace_by_id_passes_tenant_and_range() {
-    let app = app();
-    let req = Request::get(format!("/api/traces/{TRACE_HEX}?start=100&end=200"))
-        .header("x-scope-orgid", "acme")
-        .body(Body::empty())
-        .unwrap();
-    let (status, _, _) = send(app.router(), req).await;
-    assert_eq!(status, 200);
-    let seen = app.reader.seen.lock().unwrap().pop().unwrap();
-    assert_eq!(seen.0.as_str(), "acme");
-    assert_eq!(seen.1, Some(TimeRange::from_unix_seconds(100, 200)));
-}
-
-#[tokio::test]
-async fn trace_by_id_json() {
-    let app = app();
-    let (status, headers, v1) = send(app.router(), get(&format!("/api/traces/{TRACE_HEX}"))).await;
-    assert_eq!(status, 200);
-    assert_eq!(headers["content-type"], "application/json");
-    insta::assert_snapshot!("trace_v1_json", String::from_utf8(v1.to_vec()).unwrap());
-    let req = Request::get(format!("/api/v2/traces/{}", TRACE_HEX.to_uppercase()))
-        .header("accept", "application/json")
-        .body(Body::empty())
-        .unwrap();
-    let (status, _, v2) = send(app.router(), req).await;
-    assert_eq!(status, 200);
-    insta::assert_snapshot!("trace_v2_json", String::from_utf8(v2.to_vec()).unwrap());
-}
-
-#[tokio::test]
-async fn trace_by_id_protobuf() {
-    let app = app();
-    let accept = |uri: String| {
-        Request::get(uri)
-            .header("accept", "application/protobuf")
-            .body(Body::empty())
-            .unwrap()
-    };
-    let (status, headers, v1) = send(app.router(), accept(format!("/api/traces/{TRACE_HEX}"))).await;
-    assert_eq!(status, 200);
-    assert_eq!(headers["content-type"], "application/protobuf");
-    assert_eq!(TracesData::decode(v1).unwrap(), sample_trace());
-
-    let (status, _, v2) = send(app.router(), accept(format!("/api/v2/traces/{TRACE_HEX}"))).await;
-    assert_eq!(status, 200);
-    let resp = crate::tempopb::TraceByIdResponse::decode(v2.clone()).unwrap();
-    assert_eq!(resp.trace.unwrap().resource_spans, sample_trace().resource_spans);
-    assert_eq!(resp.metrics.unwrap().inspected_bytes, 1234);
-    // Hand-checked layout: field 1 (trace) = the TracesData bytes, then field 2 (metrics) =
-    // { field 1 varint 1234 = 0xd2 0x09 }, status COMPLETE omitted.
-    let inner = sample_trace().encode_to_vec();
-    let mut expected = vec![0x0a];
-    prost::encoding::encode_varint(inner.len() as u64, &mut expected);
-    expected.extend(&inner);
-    expected.extend([0x12, 0x03, 0x08, 0xd2, 0x09]);
-    assert_eq!(v2.as_ref(), expected.as_slice());
-}
-
-#[test]
-fn v2_protobuf_always_carries_the_trace_field() {
-    let bytes = crate::query::v2_protobuf(TraceLookup {
-        trace: TracesData::default(),
-        inspected_bytes: 5,
-    });
-    assert_eq!(bytes, vec![0x0a, 0x00, 0x12, 0x02, 0x08, 0x05]);
-}
-
-#[tokio::test]
-async fn query_errors_are_plain_text() {
-    let reader = FakeReader {
-        error: Some(Error::unavailable("querier down", Duration::from_millis(1500))),
-        ..Default::default()
-    };
-    let app = app_with(GatewayConfig::default(), reader);
-    let (status, headers, body) = send(app.router(), get("/api/traces/ff")).await;
-    assert_eq!(status, 503);
-    assert_eq!(headers["retry-after"], "2");
-    assert_eq!(body.as_ref(), b"querier down");
-
-    let reader = FakeReader {
-        error: Some(Error::internal("secret path /x")),
-        ..Default::default()
-    };
-    let app = app_with(GatewayConfig::default(), reader);
-    let (status, _, body) = send(app.router(), get("/api/v2/traces/ff")).await;
-    assert_eq!(status, 500);
-    assert_eq!(body.as_ref(), b"internal error");
-}
-
-#[tokio::test]
-async fn metrics_use_route_templates() {
-    let mut registry = prometheus_client::registry::Registry::default();
-    let mut app = app();
-    app.state.metrics = Arc::new(GatewayMetrics::register(&mut registry));
-    send(app.router(), get(&format!("/api/traces/{TRACE_HEX}"))).await;
-    send(app.router(), get("/nope")).await;
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    assert!(
-        text.contains(r#"sextant_http_requests_total{route="/api/traces/{id}",status="200"} 1"#),
-        "{text}"
-    );
-    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
-    assert!(!text.contains(TRACE_HEX));
 }

@@ -39,7 +39,8 @@ async fn export(
     grpc.ready().await.unwrap();
     let mut req = tonic::Request::new(Bytes::from(body));
     if let Some(t) = tenant {
-        req.metadata_mut().insert("x-scope-orgid", t.parse().unwrap());
+        req.metadata_mut()
+            .insert("x-scope-orgid", t.parse().unwrap());
     }
     grpc.unary(req, PathAndQuery::from_static(EXPORT_PATH), RawCodec)
         .await
@@ -62,10 +63,17 @@ async fn grpc_app(app: &App) -> tonic::client::Grpc<Channel> {
 #[tokio::test]
 async fn gzip_export_reaches_the_sink_decompressed() {
     let app = app();
-    let mut grpc = grpc_app(&app).await.send_compressed(CompressionEncoding::Gzip);
+    let mut grpc = grpc_app(&app)
+        .await
+        .send_compressed(CompressionEncoding::Gzip);
     let body = sample_trace().encode_to_vec();
     let resp = export(&mut grpc, body.clone(), Some("acme")).await.unwrap();
-    assert!(ExportTraceServiceResponse::decode(resp).unwrap().partial_success.is_none());
+    assert!(
+        ExportTraceServiceResponse::decode(resp)
+            .unwrap()
+            .partial_success
+            .is_none()
+    );
     let pushes = app.sink.pushes.lock().unwrap();
     assert_eq!(pushes[0].0.as_str(), "acme");
     assert_eq!(pushes[0].1.body.as_ref(), body.as_slice());
@@ -79,10 +87,18 @@ async fn zstd_export_and_partial_success() {
         rejected_spans: 3,
         message: "bad ids".into(),
     }));
-    let mut grpc = grpc_app(&app).await.send_compressed(CompressionEncoding::Zstd);
+    let mut grpc = grpc_app(&app)
+        .await
+        .send_compressed(CompressionEncoding::Zstd);
     let resp = export(&mut grpc, vec![1, 2, 3], None).await.unwrap();
-    let partial = ExportTraceServiceResponse::decode(resp).unwrap().partial_success.unwrap();
-    assert_eq!((partial.rejected_spans, partial.error_message.as_str()), (3, "bad ids"));
+    let partial = ExportTraceServiceResponse::decode(resp)
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert_eq!(
+        (partial.rejected_spans, partial.error_message.as_str()),
+        (3, "bad ids")
+    );
 }
 
 #[tokio::test]
@@ -98,11 +114,15 @@ async fn five_mib_message_is_accepted_and_over_cap_refused() {
     export(&mut grpc, vec![7; 5 << 20], None).await.unwrap();
     assert_eq!(app.sink.pushes.lock().unwrap()[0].1.body.len(), 5 << 20);
 
-    let err = export(&mut grpc, vec![7; (6 << 20) + 1], None).await.unwrap_err();
+    let err = export(&mut grpc, vec![7; (6 << 20) + 1], None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
 
     // Compressed small, decompressed over the cap.
-    let mut gz = grpc_app(&app).await.send_compressed(CompressionEncoding::Gzip);
+    let mut gz = grpc_app(&app)
+        .await
+        .send_compressed(CompressionEncoding::Gzip);
     let err = export(&mut gz, vec![0; 7 << 20], None).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
     assert_eq!(app.sink.pushes.lock().unwrap().len(), 1);
@@ -111,14 +131,47 @@ async fn five_mib_message_is_accepted_and_over_cap_refused() {
 #[tokio::test]
 async fn errors_map_to_grpc_codes_with_retry_info() {
     let cases = [
-        (Error::new(ErrorKind::RateLimited, "slow down").with_retry_after(std::time::Duration::from_secs(5)), tonic::Code::ResourceExhausted, Some(5)),
-        (Error::new(ErrorKind::QuotaExceeded, "quota"), tonic::Code::ResourceExhausted, None),
-        (Error::unavailable("wal full", std::time::Duration::from_secs(2)), tonic::Code::Unavailable, Some(2)),
-        (Error::bad_request("undecodable"), tonic::Code::InvalidArgument, None),
-        (Error::new(ErrorKind::Unauthenticated, "no"), tonic::Code::Unauthenticated, None),
-        (Error::new(ErrorKind::Forbidden, "no"), tonic::Code::PermissionDenied, None),
-        (Error::new(ErrorKind::TooLarge, "big"), tonic::Code::InvalidArgument, None),
-        (Error::new(ErrorKind::NotFound, "no"), tonic::Code::NotFound, None),
+        (
+            Error::new(ErrorKind::RateLimited, "slow down")
+                .with_retry_after(std::time::Duration::from_secs(5)),
+            tonic::Code::ResourceExhausted,
+            Some(5),
+        ),
+        (
+            Error::new(ErrorKind::QuotaExceeded, "quota"),
+            tonic::Code::ResourceExhausted,
+            None,
+        ),
+        (
+            Error::unavailable("wal full", std::time::Duration::from_secs(2)),
+            tonic::Code::Unavailable,
+            Some(2),
+        ),
+        (
+            Error::bad_request("undecodable"),
+            tonic::Code::InvalidArgument,
+            None,
+        ),
+        (
+            Error::new(ErrorKind::Unauthenticated, "no"),
+            tonic::Code::Unauthenticated,
+            None,
+        ),
+        (
+            Error::new(ErrorKind::Forbidden, "no"),
+            tonic::Code::PermissionDenied,
+            None,
+        ),
+        (
+            Error::new(ErrorKind::TooLarge, "big"),
+            tonic::Code::InvalidArgument,
+            None,
+        ),
+        (
+            Error::new(ErrorKind::NotFound, "no"),
+            tonic::Code::NotFound,
+            None,
+        ),
         (Error::internal("secret"), tonic::Code::Internal, None),
     ];
     let app = app();
@@ -128,7 +181,11 @@ async fn errors_map_to_grpc_codes_with_retry_info() {
         let status = export(&mut grpc, vec![], None).await.unwrap_err();
         assert_eq!(status.code(), code, "{err:?}");
         let info = retry_info(&status);
-        assert_eq!(info.map(|i| i.retry_delay.unwrap().seconds), retry, "{err:?}");
+        assert_eq!(
+            info.map(|i| i.retry_delay.unwrap().seconds),
+            retry,
+            "{err:?}"
+        );
         if code == tonic::Code::Internal {
             assert_eq!(status.message(), "internal error");
         }
@@ -149,21 +206,29 @@ async fn invalid_tenant_metadata_is_invalid_argument() {
 async fn export_on_the_query_port_over_h2c() {
     let app = app();
     let addr = serve(app.router()).await;
-    let mut grpc = client(addr).await.send_compressed(CompressionEncoding::Gzip);
+    let mut grpc = client(addr)
+        .await
+        .send_compressed(CompressionEncoding::Gzip);
     let body = sample_trace().encode_to_vec();
     export(&mut grpc, body.clone(), Some("acme")).await.unwrap();
-    assert_eq!(app.sink.pushes.lock().unwrap()[0].1.body.as_ref(), body.as_slice());
+    assert_eq!(
+        app.sink.pushes.lock().unwrap()[0].1.body.as_ref(),
+        body.as_slice()
+    );
 
     // A plain HTTP/1.1 POST to the gRPC path is not mistaken for an export.
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!(
         "POST {EXPORT_PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
     );
-    tokio::io::AsyncWriteExt::write_all(&mut stream, req.as_bytes()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, req.as_bytes())
+        .await
+        .unwrap();
     let mut answer = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer).await.unwrap();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer)
+        .await
+        .unwrap();
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
     assert_eq!(app.sink.pushes.lock().unwrap().len(), 1);
 }
-
