@@ -1,0 +1,90 @@
+//! The store's one error type.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sextant_model::ErrorKind;
+
+/// How long a client is asked to wait before retrying when the WAL cannot take a write.
+pub const WAL_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The WAL holds `max_bytes` or more on disk; appends are refused until segments are
+    /// released.
+    #[error("write-ahead log is over its byte cap")]
+    OverCap { disk_bytes: u64, max_bytes: u64 },
+    /// The WAL was closed; it takes no more appends.
+    #[error("write-ahead log is closed")]
+    Closed,
+    /// A write or fsync failed; the WAL refuses appends rather than pretend they are durable.
+    /// A restart replays and repairs it; the cause is logged and kept in `Wal::failure`.
+    #[error("write-ahead log failed and refuses appends")]
+    Failed,
+    /// A record larger than a frame may carry.
+    #[error("write-ahead log record of {len} bytes is over the maximum of {max} bytes")]
+    RecordTooLarge { len: u64, max: u64 },
+    /// A record read back does not validate.
+    #[error("corrupt write-ahead log record at segment {segment} offset {offset}: {reason}")]
+    Corrupt {
+        segment: u64,
+        offset: u64,
+        reason: &'static str,
+    },
+    /// No record at that position (its segment was released, or the position is past the end).
+    #[error("no write-ahead log record at segment {segment} offset {offset}")]
+    NotFound { segment: u64, offset: u64 },
+    /// A segment written by a newer format version; left untouched.
+    #[error("write-ahead log segment {segment} has unsupported format version {version}")]
+    UnsupportedVersion { segment: u64, version: u32 },
+    /// Another process (or another `Wal` in this one) holds the directory.
+    #[error("write-ahead log directory {} is in use by another writer", dir.display())]
+    Locked { dir: PathBuf },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The classification a client sees.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Io { .. }
+            | Self::Corrupt { .. }
+            | Self::UnsupportedVersion { .. }
+            | Self::Locked { .. } => ErrorKind::Internal,
+            Self::OverCap { .. } | Self::Closed | Self::Failed => ErrorKind::Unavailable,
+            Self::RecordTooLarge { .. } => ErrorKind::TooLarge,
+            Self::NotFound { .. } => ErrorKind::NotFound,
+        }
+    }
+
+    /// The retry hint for errors a later retry can get past.
+    pub fn retry_after(&self) -> Option<Duration> {
+        (self.kind() == ErrorKind::Unavailable).then_some(WAL_RETRY_AFTER)
+    }
+}
+
+impl From<Error> for sextant_model::Error {
+    fn from(error: Error) -> Self {
+        let out = sextant_model::Error::new(error.kind(), error.to_string());
+        match error.retry_after() {
+            Some(after) => out.with_retry_after(after),
+            None => out,
+        }
+    }
+}
