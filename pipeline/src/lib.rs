@@ -17,6 +17,8 @@ mod ingester;
 mod metrics;
 mod pipeline;
 mod querier;
+#[cfg(test)]
+mod testdata;
 
 pub use config::{IngesterConfig, PipelineConfig};
 pub use distributor::{MAX_VALUE_DEPTH, decode_otlp_json, decode_otlp_protobuf};

@@ -5,7 +5,9 @@
 //! integers as strings or numbers, enums as integers or value names, `bytesValue` as base64,
 //! non-finite doubles as `"NaN"`/`"Infinity"`/`"-Infinity"`, `null` as the default value, and
 //! unknown fields ignored. The payload is untrusted: nothing here may panic, and attribute values
-//! nested deeper than [`MAX_VALUE_DEPTH`] are refused (serde_json also stops at 128 levels).
+//! nested deeper than [`MAX_VALUE_DEPTH`] are refused. (serde_json stops at 128 levels of JSON
+//! first, about 40 levels of values, since each value level takes three; the explicit limit keeps
+//! the guarantee should that limit ever be lifted.)
 //!
 //! Private mirror structs with serde derive do the walking (faster than building a
 //! `serde_json::Value` tree first); they are moved, not copied, into the model types.
@@ -27,6 +29,10 @@ pub const MAX_VALUE_DEPTH: u32 = 64;
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest`.
 pub fn decode_otlp_json(bytes: &[u8]) -> Result<otlp::TracesData> {
     DEPTH.with(|d| d.set(0));
+    // serde's derived structs would also take a JSON array; a request is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::decode("json", "expected a JSON object"));
+    }
     let data: JTracesData =
         serde_json::from_slice(bytes).map_err(|e| Error::decode("json", e))?;
     Ok(data.into())
