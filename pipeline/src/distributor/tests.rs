@@ -169,7 +169,7 @@ fn truncation_cuts_on_char_boundaries_at_every_level() {
     let mut sp = span(1, 1, 0);
     sp.attributes = vec![
         kv(&long, s(&long)),
-        kv("short", s("ok")),
+        kv("ok", s("ok")),
         kv(
             "arr",
             any_value::Value::ArrayValue(sextant_model::otlp::ArrayValue {
