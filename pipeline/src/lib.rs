@@ -18,6 +18,8 @@ mod metrics;
 mod pipeline;
 mod querier;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod testdata;
 
 pub use config::{IngesterConfig, PipelineConfig};

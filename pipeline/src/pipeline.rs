@@ -224,7 +224,11 @@ fn outcome(accepted: u64, rejections: &[(DiscardReason, u64)]) -> PushOutcome {
 
 #[async_trait]
 impl IngestSink for Pipeline {
-    async fn push(&self, tenant: &TenantId, payload: Payload) -> sextant_model::Result<PushOutcome> {
+    async fn push(
+        &self,
+        tenant: &TenantId,
+        payload: Payload,
+    ) -> sextant_model::Result<PushOutcome> {
         let started = Instant::now();
         let result = self.push_inner(tenant, payload).await;
         self.metrics

@@ -35,7 +35,10 @@ pub(crate) fn merge(segments: Vec<Bytes>) -> Option<TraceLookup> {
                 scope_spans,
                 schema_url,
             } = rs;
-            let mut key = resource.as_ref().map(Message::encode_to_vec).unwrap_or_default();
+            let mut key = resource
+                .as_ref()
+                .map(Message::encode_to_vec)
+                .unwrap_or_default();
             key.extend_from_slice(schema_url.as_bytes());
             key.extend_from_slice(&(schema_url.len() as u64).to_le_bytes());
             let ri = *resources.entry(key).or_insert_with(|| {
@@ -52,7 +55,10 @@ pub(crate) fn merge(segments: Vec<Bytes>) -> Option<TraceLookup> {
                     spans,
                     schema_url,
                 } = ss;
-                let mut key = scope.as_ref().map(Message::encode_to_vec).unwrap_or_default();
+                let mut key = scope
+                    .as_ref()
+                    .map(Message::encode_to_vec)
+                    .unwrap_or_default();
                 key.extend_from_slice(schema_url.as_bytes());
                 key.extend_from_slice(&(schema_url.len() as u64).to_le_bytes());
                 let Some(out_rs) = out.resource_spans.get_mut(ri) else {

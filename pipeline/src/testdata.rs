@@ -59,7 +59,9 @@ pub(crate) fn full_fidelity() -> TracesData {
             "array",
             V::ArrayValue(ArrayValue {
                 values: vec![
-                    AnyValue { value: Some(s("a")) },
+                    AnyValue {
+                        value: Some(s("a")),
+                    },
                     AnyValue {
                         value: Some(V::IntValue(7)),
                     },

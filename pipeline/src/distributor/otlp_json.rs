@@ -17,8 +17,8 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use sextant_model::otlp::{self, SpanKind, StatusCode, any_value};
 
 use crate::error::{Error, Result};
@@ -33,8 +33,7 @@ pub fn decode_otlp_json(bytes: &[u8]) -> Result<otlp::TracesData> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Error::decode("json", "expected a JSON object"));
     }
-    let data: JTracesData =
-        serde_json::from_slice(bytes).map_err(|e| Error::decode("json", e))?;
+    let data: JTracesData = serde_json::from_slice(bytes).map_err(|e| Error::decode("json", e))?;
     Ok(data.into())
 }
 
@@ -55,7 +54,11 @@ where
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct JTracesData {
-    #[serde(rename = "resourceSpans", alias = "resource_spans", deserialize_with = "nullable")]
+    #[serde(
+        rename = "resourceSpans",
+        alias = "resource_spans",
+        deserialize_with = "nullable"
+    )]
     resource_spans: Vec<JResourceSpans>,
 }
 
@@ -64,9 +67,17 @@ struct JTracesData {
 struct JResourceSpans {
     #[serde(deserialize_with = "nullable")]
     resource: Option<JResource>,
-    #[serde(rename = "scopeSpans", alias = "scope_spans", deserialize_with = "nullable")]
+    #[serde(
+        rename = "scopeSpans",
+        alias = "scope_spans",
+        deserialize_with = "nullable"
+    )]
     scope_spans: Vec<JScopeSpans>,
-    #[serde(rename = "schemaUrl", alias = "schema_url", deserialize_with = "nullable")]
+    #[serde(
+        rename = "schemaUrl",
+        alias = "schema_url",
+        deserialize_with = "nullable"
+    )]
     schema_url: String,
 }
 
@@ -75,19 +86,24 @@ struct JResourceSpans {
 struct JResource {
     #[serde(deserialize_with = "nullable")]
     attributes: Vec<JKeyValue>,
-    #[serde(
-        rename = "droppedAttributesCount",
-        alias = "dropped_attributes_count"
-    )]
+    #[serde(rename = "droppedAttributesCount", alias = "dropped_attributes_count")]
     dropped_attributes_count: Int<u32>,
-    #[serde(rename = "entityRefs", alias = "entity_refs", deserialize_with = "nullable")]
+    #[serde(
+        rename = "entityRefs",
+        alias = "entity_refs",
+        deserialize_with = "nullable"
+    )]
     entity_refs: Vec<JEntityRef>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct JEntityRef {
-    #[serde(rename = "schemaUrl", alias = "schema_url", deserialize_with = "nullable")]
+    #[serde(
+        rename = "schemaUrl",
+        alias = "schema_url",
+        deserialize_with = "nullable"
+    )]
     schema_url: String,
     #[serde(rename = "type", deserialize_with = "nullable")]
     r#type: String,
@@ -108,7 +124,11 @@ struct JScopeSpans {
     scope: Option<JScope>,
     #[serde(deserialize_with = "nullable")]
     spans: Vec<JSpan>,
-    #[serde(rename = "schemaUrl", alias = "schema_url", deserialize_with = "nullable")]
+    #[serde(
+        rename = "schemaUrl",
+        alias = "schema_url",
+        deserialize_with = "nullable"
+    )]
     schema_url: String,
 }
 
@@ -121,10 +141,7 @@ struct JScope {
     version: String,
     #[serde(deserialize_with = "nullable")]
     attributes: Vec<JKeyValue>,
-    #[serde(
-        rename = "droppedAttributesCount",
-        alias = "dropped_attributes_count"
-    )]
+    #[serde(rename = "droppedAttributesCount", alias = "dropped_attributes_count")]
     dropped_attributes_count: Int<u32>,
 }
 
@@ -135,7 +152,11 @@ struct JSpan {
     trace_id: HexId,
     #[serde(rename = "spanId", alias = "span_id")]
     span_id: HexId,
-    #[serde(rename = "traceState", alias = "trace_state", deserialize_with = "nullable")]
+    #[serde(
+        rename = "traceState",
+        alias = "trace_state",
+        deserialize_with = "nullable"
+    )]
     trace_state: String,
     #[serde(rename = "parentSpanId", alias = "parent_span_id")]
     parent_span_id: HexId,
@@ -149,10 +170,7 @@ struct JSpan {
     end_time_unix_nano: Int<u64>,
     #[serde(deserialize_with = "nullable")]
     attributes: Vec<JKeyValue>,
-    #[serde(
-        rename = "droppedAttributesCount",
-        alias = "dropped_attributes_count"
-    )]
+    #[serde(rename = "droppedAttributesCount", alias = "dropped_attributes_count")]
     dropped_attributes_count: Int<u32>,
     #[serde(deserialize_with = "nullable")]
     events: Vec<JEvent>,
@@ -175,10 +193,7 @@ struct JEvent {
     name: String,
     #[serde(deserialize_with = "nullable")]
     attributes: Vec<JKeyValue>,
-    #[serde(
-        rename = "droppedAttributesCount",
-        alias = "dropped_attributes_count"
-    )]
+    #[serde(rename = "droppedAttributesCount", alias = "dropped_attributes_count")]
     dropped_attributes_count: Int<u32>,
 }
 
@@ -189,14 +204,15 @@ struct JLink {
     trace_id: HexId,
     #[serde(rename = "spanId", alias = "span_id")]
     span_id: HexId,
-    #[serde(rename = "traceState", alias = "trace_state", deserialize_with = "nullable")]
+    #[serde(
+        rename = "traceState",
+        alias = "trace_state",
+        deserialize_with = "nullable"
+    )]
     trace_state: String,
     #[serde(deserialize_with = "nullable")]
     attributes: Vec<JKeyValue>,
-    #[serde(
-        rename = "droppedAttributesCount",
-        alias = "dropped_attributes_count"
-    )]
+    #[serde(rename = "droppedAttributesCount", alias = "dropped_attributes_count")]
     dropped_attributes_count: Int<u32>,
     flags: Int<u32>,
 }
@@ -340,7 +356,11 @@ struct Short<'a>(&'a str);
 
 impl fmt::Debug for Short<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let end = self.0.char_indices().nth(40).map_or(self.0.len(), |(i, _)| i);
+        let end = self
+            .0
+            .char_indices()
+            .nth(40)
+            .map_or(self.0.len(), |(i, _)| i);
         fmt::Debug::fmt(&self.0[..end], f)
     }
 }
@@ -390,9 +410,10 @@ where
                 }
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-                v.trim().parse::<T>().map(Int).map_err(|_| {
-                    E::custom(format_args!("invalid integer string {:?}", Short(v)))
-                })
+                v.trim()
+                    .parse::<T>()
+                    .map(Int)
+                    .map_err(|_| E::custom(format_args!("invalid integer string {:?}", Short(v))))
             }
             fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
                 Ok(Int(T::default()))
@@ -430,9 +451,11 @@ impl<'de> Deserialize<'de> for Double {
                     "NaN" => Ok(Double(f64::NAN)),
                     "Infinity" => Ok(Double(f64::INFINITY)),
                     "-Infinity" => Ok(Double(f64::NEG_INFINITY)),
-                    _ => v.trim().parse().map(Double).map_err(|_| {
-                        E::custom(format_args!("invalid double {:?}", Short(v)))
-                    }),
+                    _ => v
+                        .trim()
+                        .parse()
+                        .map(Double)
+                        .map_err(|_| E::custom(format_args!("invalid double {:?}", Short(v)))),
                 }
             }
         }

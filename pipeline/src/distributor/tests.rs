@@ -20,7 +20,11 @@ fn protobuf_decodes_and_truncated_protobuf_is_a_bad_request() {
     for cut in [1, bytes.len() / 2, bytes.len() - 1] {
         let err = decode_otlp_protobuf(&bytes[..cut]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BadRequest, "cut at {cut}");
-        assert!(err.to_string().starts_with("failed to decode OTLP protobuf"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("failed to decode OTLP protobuf"),
+            "{err}"
+        );
     }
     assert_eq!(decode_otlp_protobuf(b"").unwrap(), TracesData::default());
     assert!(decode_otlp_protobuf(&[0xff, 0xff, 0xff]).is_err());
@@ -64,9 +68,17 @@ fn json_accepts_the_dialect_variants() {
         let sp = first_span(&d);
         assert_eq!(hex::encode(&sp.trace_id), id, "{what}");
         assert_eq!(sp.span_id, (1..=8).collect::<Vec<u8>>(), "{what}");
-        assert_eq!((sp.start_time_unix_nano, sp.end_time_unix_nano), (5, 6), "{what}");
+        assert_eq!(
+            (sp.start_time_unix_nano, sp.end_time_unix_nano),
+            (5, 6),
+            "{what}"
+        );
         assert_eq!(sp.kind, SpanKind::Server as i32, "{what}");
-        assert_eq!(sp.status.as_ref().unwrap().code, StatusCode::Error as i32, "{what}");
+        assert_eq!(
+            sp.status.as_ref().unwrap().code,
+            StatusCode::Error as i32,
+            "{what}"
+        );
     }
 }
 
@@ -109,15 +121,22 @@ fn invalid_json_is_a_bad_request() {
         &String::from_utf8(json_span(r#""startTimeUnixNano":"12x""#)).unwrap(),
         &String::from_utf8(json_span(r#""startTimeUnixNano":-1"#)).unwrap(),
         &String::from_utf8(json_span(r#""flags":1.5"#)).unwrap(),
-        &String::from_utf8(json_span(r#""attributes":[{"key":"b","value":{"bytesValue":"!!"}}]"#))
-            .unwrap(),
-        &String::from_utf8(json_span(r#""attributes":[{"key":"d","value":{"doubleValue":"x"}}]"#))
-            .unwrap(),
+        &String::from_utf8(json_span(
+            r#""attributes":[{"key":"b","value":{"bytesValue":"!!"}}]"#,
+        ))
+        .unwrap(),
+        &String::from_utf8(json_span(
+            r#""attributes":[{"key":"d","value":{"doubleValue":"x"}}]"#,
+        ))
+        .unwrap(),
     ];
     for case in cases {
         let err = decode_otlp_json(case.as_bytes()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BadRequest, "{case}");
-        assert!(err.to_string().starts_with("failed to decode OTLP json"), "{err}");
+        assert!(
+            err.to_string().starts_with("failed to decode OTLP json"),
+            "{err}"
+        );
     }
 }
 
@@ -148,19 +167,31 @@ fn validation_rejects_spans_individually() {
     zero_trace.trace_id = vec![0; 16];
     let mut zero_parent = span(1, 4, 0);
     zero_parent.parent_span_id = vec![0; 8];
-    let mut data = wrap(vec![bad_trace, zero_span, span(1, 5, 0), zero_trace, zero_parent]);
+    let mut data = wrap(vec![
+        bad_trace,
+        zero_span,
+        span(1, 5, 0),
+        zero_trace,
+        zero_parent,
+    ]);
     let checked = validate_and_truncate(&mut data, 0);
     assert_eq!(checked.received, 5);
     assert_eq!(checked.invalid_trace_id, 2);
     assert_eq!(checked.invalid_span_id, 1);
     let spans = &data.resource_spans[0].scope_spans[0].spans;
     assert_eq!(spans.len(), 2);
-    assert!(spans[1].parent_span_id.is_empty(), "all-zero parent means no parent");
+    assert!(
+        spans[1].parent_span_id.is_empty(),
+        "all-zero parent means no parent"
+    );
 
     let mut all_bad = wrap(vec![span(0, 1, 0)]);
     all_bad.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![0; 16];
     validate_and_truncate(&mut all_bad, 0);
-    assert!(all_bad.resource_spans.is_empty(), "empty groups are dropped");
+    assert!(
+        all_bad.resource_spans.is_empty(),
+        "empty groups are dropped"
+    );
 }
 
 #[test]
@@ -189,14 +220,24 @@ fn truncation_cuts_on_char_boundaries_at_every_level() {
     });
     let mut data = wrap(vec![sp]);
     data.resource_spans[0].resource.as_mut().unwrap().attributes[0] = kv("r", s(&long));
-    data.resource_spans[0].scope_spans[0].scope.as_mut().unwrap().attributes = vec![kv("sc", s(&long))];
+    data.resource_spans[0].scope_spans[0]
+        .scope
+        .as_mut()
+        .unwrap()
+        .attributes = vec![kv("sc", s(&long))];
     let checked = validate_and_truncate(&mut data, 4);
     // key + value + array value + event + link + resource + scope
     assert_eq!(checked.truncated, 7);
     let sp = first_span(&data);
     assert_eq!(sp.attributes[0].key, "aéa");
-    assert_eq!(sp.attributes[1].value.as_ref().unwrap().value, Some(s("ok")));
-    let text = |v: &Option<sextant_model::otlp::AnyValue>| match v.as_ref().and_then(|v| v.value.clone()) {
+    assert_eq!(
+        sp.attributes[1].value.as_ref().unwrap().value,
+        Some(s("ok"))
+    );
+    let text = |v: &Option<sextant_model::otlp::AnyValue>| match v
+        .as_ref()
+        .and_then(|v| v.value.clone())
+    {
         Some(any_value::Value::StringValue(s)) => s,
         other => panic!("{other:?}"),
     };
@@ -206,7 +247,10 @@ fn truncation_cuts_on_char_boundaries_at_every_level() {
     assert!(validate::truncate_str(&mut s5, 5));
     assert_eq!(s5, "éé");
     let mut split = String::from("aé");
-    assert!(validate::truncate_str(&mut split, 2), "cutting inside 'é' backs off");
+    assert!(
+        validate::truncate_str(&mut split, 2),
+        "cutting inside 'é' backs off"
+    );
     assert_eq!(split, "a");
     let mut untouched = String::from("abc");
     assert!(!validate::truncate_str(&mut untouched, 3));
@@ -216,7 +260,11 @@ fn truncation_cuts_on_char_boundaries_at_every_level() {
 fn regroup_splits_by_trace_keeping_groups() {
     let mut data = wrap(vec![span(1, 1, 10), span(2, 2, 20), span(1, 3, 5)]);
     let mut second = wrap(vec![span(2, 4, 30)]);
-    second.resource_spans[0].resource.as_mut().unwrap().attributes = vec![kv("service.name", s("other"))];
+    second.resource_spans[0]
+        .resource
+        .as_mut()
+        .unwrap()
+        .attributes = vec![kv("service.name", s("other"))];
     data.resource_spans.extend(second.resource_spans);
     let batches = regroup(data);
     assert_eq!(batches.len(), 2);
@@ -225,7 +273,11 @@ fn regroup_splits_by_trace_keeping_groups() {
     assert_eq!((batches[0].range.start, batches[0].range.end), (5, 20));
     assert_eq!(batches[0].data.resource_spans.len(), 1);
     assert_eq!(batches[1].spans, 2);
-    assert_eq!(batches[1].data.resource_spans.len(), 2, "two resources kept apart");
+    assert_eq!(
+        batches[1].data.resource_spans.len(),
+        2,
+        "two resources kept apart"
+    );
     // A single-trace request moves whole.
     let single = regroup(wrap(vec![span(3, 1, 1), span(3, 2, 2)]));
     assert_eq!(single.len(), 1);

@@ -44,7 +44,8 @@ pub(crate) fn validate_and_truncate(data: &mut TracesData, max_attribute_bytes: 
                 None => {
                     // Grafana shows a span as a root only when its parent id is empty; some
                     // clients send eight zero bytes for "no parent", which means the same.
-                    if !span.parent_span_id.is_empty() && span.parent_span_id.iter().all(|b| *b == 0)
+                    if !span.parent_span_id.is_empty()
+                        && span.parent_span_id.iter().all(|b| *b == 0)
                     {
                         span.parent_span_id.clear();
                     }

@@ -15,7 +15,10 @@ pub(crate) struct Segment {
     pub(crate) spans: u32,
     pub(crate) range: TimeRange,
     /// The WAL record holding this segment; released once the trace is in a block.
-    #[expect(dead_code, reason = "the block flush releases WAL segments up to these positions")]
+    #[expect(
+        dead_code,
+        reason = "the block flush releases WAL segments up to these positions"
+    )]
     pub(crate) position: WalPosition,
 }
 

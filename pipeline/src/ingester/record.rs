@@ -97,7 +97,9 @@ pub(crate) fn decode(mut record: Bytes) -> Result<(TenantId, Vec<RecordTrace>), 
     let count = record.get_u32_le() as usize;
     // Each trace takes at least its header; refuse counts the record cannot hold.
     if count > record.remaining() / TRACE_HEADER {
-        return Err(format!("record claims {count} traces, too many for its size"));
+        return Err(format!(
+            "record claims {count} traces, too many for its size"
+        ));
     }
     let mut traces = Vec::with_capacity(count);
     for _ in 0..count {
@@ -177,7 +179,10 @@ mod tests {
         let tenant = TenantId::new("tenant-a").unwrap();
         let (record, _) = encode(&tenant, &[batch(1, 1), batch(2, 1)]);
         for len in 0..record.len() {
-            assert!(decode(record.slice(..len)).is_err(), "prefix of {len} bytes");
+            assert!(
+                decode(record.slice(..len)).is_err(),
+                "prefix of {len} bytes"
+            );
         }
         let mut bad = record.to_vec();
         bad[0] = 9;

@@ -41,7 +41,12 @@ fn config(dir: &Path) -> PipelineConfig {
 
 fn open_with(config: PipelineConfig, limits: Limits) -> (Arc<Pipeline>, Registry) {
     let mut registry = Registry::default();
-    let p = Pipeline::open(config, Arc::new(FixedLimits(Arc::new(limits))), &mut registry).unwrap();
+    let p = Pipeline::open(
+        config,
+        Arc::new(FixedLimits(Arc::new(limits))),
+        &mut registry,
+    )
+    .unwrap();
     (p, registry)
 }
 
@@ -104,8 +109,16 @@ async fn full_fidelity_round_trip_in_both_encodings() {
     let p = open(dir.path());
     let id = TraceId::from_slice(&(1..=16).collect::<Vec<u8>>()).unwrap();
     let out = push_pb(&p, "proto-tenant", &full_fidelity()).await.unwrap();
-    assert_eq!(out, PushOutcome { accepted_spans: 1, ..Default::default() });
-    let out = push_json(&p, "json-tenant", &full_fidelity()).await.unwrap();
+    assert_eq!(
+        out,
+        PushOutcome {
+            accepted_spans: 1,
+            ..Default::default()
+        }
+    );
+    let out = push_json(&p, "json-tenant", &full_fidelity())
+        .await
+        .unwrap();
     assert_eq!(out.accepted_spans, 1);
     for t in ["proto-tenant", "json-tenant"] {
         let found = p.trace_by_id(&tenant(t), id, None).await.unwrap().unwrap();
@@ -126,7 +139,10 @@ async fn invalid_spans_are_rejected_individually() {
     let out = push_pb(&p, "tenant-a", &data).await.unwrap();
     assert_eq!(out.accepted_spans, 1);
     assert_eq!(out.rejected_spans, 2);
-    assert_eq!(out.message, "2 spans rejected: 1 invalid trace id, 1 invalid span id");
+    assert_eq!(
+        out.message,
+        "2 spans rejected: 1 invalid trace id, 1 invalid span id"
+    );
     assert_eq!(span_count(&read(&p, "tenant-a", 1).await.unwrap()), 1);
     let text = metrics_text(&registry);
     for line in [
@@ -143,9 +159,13 @@ async fn invalid_spans_are_rejected_individually() {
 async fn empty_and_undecodable_requests() {
     let dir = tempfile::tempdir().unwrap();
     let p = open(dir.path());
-    let out = push_pb(&p, "tenant-a", &TracesData::default()).await.unwrap();
+    let out = push_pb(&p, "tenant-a", &TracesData::default())
+        .await
+        .unwrap();
     assert_eq!(out, PushOutcome::default());
-    let out = push_json(&p, "tenant-a", &TracesData::default()).await.unwrap();
+    let out = push_json(&p, "tenant-a", &TracesData::default())
+        .await
+        .unwrap();
     assert_eq!(out, PushOutcome::default());
     for format in [PayloadFormat::OtlpProtobuf, PayloadFormat::OtlpJson] {
         let payload = Payload {
@@ -154,7 +174,11 @@ async fn empty_and_undecodable_requests() {
         };
         let err = p.push(&tenant("tenant-a"), payload).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::BadRequest, "{format:?}");
-        assert!(err.message.starts_with("failed to decode OTLP"), "{}", err.message);
+        assert!(
+            err.message.starts_with("failed to decode OTLP"),
+            "{}",
+            err.message
+        );
     }
 }
 
@@ -167,8 +191,12 @@ async fn live_trace_and_trace_size_limits() {
         ..Limits::default()
     };
     let (p, registry) = open_with(config(dir.path()), limits);
-    push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)])).await.unwrap();
-    push_pb(&p, "tenant-a", &wrap(vec![span(2, 1, 0)])).await.unwrap();
+    push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)]))
+        .await
+        .unwrap();
+    push_pb(&p, "tenant-a", &wrap(vec![span(2, 1, 0)]))
+        .await
+        .unwrap();
     let out = push_pb(&p, "tenant-a", &wrap(vec![span(3, 1, 0), span(1, 2, 0)]))
         .await
         .unwrap();
@@ -177,16 +205,27 @@ async fn live_trace_and_trace_size_limits() {
     assert!(read(&p, "tenant-a", 3).await.is_none());
     assert_eq!(span_count(&read(&p, "tenant-a", 1).await.unwrap()), 2);
     // Another tenant has its own count.
-    assert_eq!(push_pb(&p, "tenant-b", &wrap(vec![span(3, 1, 0)])).await.unwrap().rejected_spans, 0);
+    assert_eq!(
+        push_pb(&p, "tenant-b", &wrap(vec![span(3, 1, 0)]))
+            .await
+            .unwrap()
+            .rejected_spans,
+        0
+    );
 
     let mut big = span(2, 9, 0);
     big.attributes.push(kv("k", s(&"x".repeat(700))));
-    let out = push_pb(&p, "tenant-a", &wrap(vec![big, span(1, 3, 0)])).await.unwrap();
+    let out = push_pb(&p, "tenant-a", &wrap(vec![big, span(1, 3, 0)]))
+        .await
+        .unwrap();
     assert_eq!((out.accepted_spans, out.rejected_spans), (1, 1));
     assert_eq!(out.message, "1 span rejected: 1 trace too large");
     assert_eq!(span_count(&read(&p, "tenant-a", 2).await.unwrap()), 1);
     let text = metrics_text(&registry);
-    assert!(text.contains(r#"reason="live_traces_exceeded"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"reason="live_traces_exceeded"} 1"#),
+        "{text}"
+    );
     assert!(text.contains(r#"reason="trace_too_large"} 1"#), "{text}");
 }
 
@@ -205,9 +244,15 @@ async fn attributes_are_truncated_to_the_tenant_limit() {
     let attr = &got.resource_spans[0].scope_spans[0].spans[0].attributes[0];
     assert_eq!(attr.value.as_ref().unwrap().value, Some(s("éé")));
     let resource = got.resource_spans[0].resource.as_ref().unwrap();
-    assert_eq!(resource.attributes[0].key, "servi", "keys are truncated too");
+    assert_eq!(
+        resource.attributes[0].key, "servi",
+        "keys are truncated too"
+    );
     let text = metrics_text(&registry);
-    assert!(text.contains(r#"sextant_truncated_attributes_total{tenant="tenant-a"} 2"#), "{text}");
+    assert!(
+        text.contains(r#"sextant_truncated_attributes_total{tenant="tenant-a"} 2"#),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -219,11 +264,15 @@ async fn traces_complete_when_idle() {
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(Arc::clone(&p).run(shutdown.clone()));
     let t = tenant("tenant-a");
-    push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)])).await.unwrap();
+    push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)]))
+        .await
+        .unwrap();
     wait_for("idle completion", || p.ingester().counts(&t) == (0, 1)).await;
     assert_eq!(span_count(&read(&p, "tenant-a", 1).await.unwrap()), 1);
     // A late span starts a new live entry; reads merge both.
-    push_pb(&p, "tenant-a", &wrap(vec![span(1, 2, 5)])).await.unwrap();
+    push_pb(&p, "tenant-a", &wrap(vec![span(1, 2, 5)]))
+        .await
+        .unwrap();
     assert_eq!(p.ingester().counts(&t), (1, 1));
     assert_eq!(span_count(&read(&p, "tenant-a", 1).await.unwrap()), 2);
     shutdown.cancel();
@@ -244,7 +293,9 @@ async fn traces_complete_at_max_age_while_still_busy() {
     let mut id = 1u8;
     while p.ingester().counts(&t).1 == 0 {
         assert!(Instant::now() < deadline, "trace never completed by age");
-        push_pb(&p, "tenant-a", &wrap(vec![span(1, id, 0)])).await.unwrap();
+        push_pb(&p, "tenant-a", &wrap(vec![span(1, id, 0)]))
+            .await
+            .unwrap();
         id = id.wrapping_add(1).max(1);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -257,8 +308,12 @@ async fn acknowledged_spans_survive_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     {
         let p = open(dir.path());
-        push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 10), span(2, 1, 20)])).await.unwrap();
-        push_json(&p, "tenant-a", &wrap(vec![span(1, 2, 30)])).await.unwrap();
+        push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 10), span(2, 1, 20)]))
+            .await
+            .unwrap();
+        push_json(&p, "tenant-a", &wrap(vec![span(1, 2, 30)]))
+            .await
+            .unwrap();
         push_pb(&p, "tenant-b", &full_fidelity()).await.unwrap();
         // Dropped without close: only the fsync before the acknowledgement protects the data.
     }
@@ -267,12 +322,23 @@ async fn acknowledged_spans_survive_a_crash() {
     assert_eq!(span_count(&read(&p, "tenant-a", 1).await.unwrap()), 2);
     assert_eq!(span_count(&read(&p, "tenant-a", 2).await.unwrap()), 1);
     let id = TraceId::from_slice(&(1..=16).collect::<Vec<u8>>()).unwrap();
-    let got = p.trace_by_id(&tenant("tenant-b"), id, None).await.unwrap().unwrap();
+    let got = p
+        .trace_by_id(&tenant("tenant-b"), id, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.trace, full_fidelity());
-    assert_eq!(p.ingester().counts(&tenant("tenant-a")), (0, 2), "replayed traces are completed");
+    assert_eq!(
+        p.ingester().counts(&tenant("tenant-a")),
+        (0, 2),
+        "replayed traces are completed"
+    );
     let text = metrics_text(&registry);
     assert!(text.contains("sextant_wal_replay_spans_total 4"), "{text}");
-    assert!(!text.contains(r#"sextant_received_spans_total{"#), "replay is not received: {text}");
+    assert!(
+        !text.contains(r#"sextant_received_spans_total{"#),
+        "replay is not received: {text}"
+    );
 }
 
 #[tokio::test]
@@ -280,12 +346,21 @@ async fn undecodable_wal_records_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     {
         let p = open(dir.path());
-        push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 10)])).await.unwrap();
+        push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 10)]))
+            .await
+            .unwrap();
         p.close().await.unwrap();
     }
     {
-        let (wal, _) = Wal::open(config(dir.path()).wal, WalMetrics::unregistered(), |_, _| {}).unwrap();
-        wal.append(Bytes::from_static(b"\x01\x03abc not a record")).await.unwrap();
+        let (wal, _) = Wal::open(
+            config(dir.path()).wal,
+            WalMetrics::unregistered(),
+            |_, _| {},
+        )
+        .unwrap();
+        wal.append(Bytes::from_static(b"\x01\x03abc not a record"))
+            .await
+            .unwrap();
         wal.close().await.unwrap();
     }
     let (p, registry) = open_with(config(dir.path()), Limits::default());
@@ -312,13 +387,25 @@ async fn duplicate_pushes_read_once() {
 async fn tenants_are_isolated_and_ranges_filter() {
     let dir = tempfile::tempdir().unwrap();
     let p = open(dir.path());
-    push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 100)])).await.unwrap();
+    push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 100)]))
+        .await
+        .unwrap();
     assert!(read(&p, "tenant-b", 1).await.is_none());
     assert!(read(&p, "tenant-a", 2).await.is_none());
     let id = TraceId([1; 16]);
     let a = tenant("tenant-a");
-    assert!(p.trace_by_id(&a, id, Some(TimeRange::new(0, 99))).await.unwrap().is_none());
-    assert!(p.trace_by_id(&a, id, Some(TimeRange::new(105, 200))).await.unwrap().is_some());
+    assert!(
+        p.trace_by_id(&a, id, Some(TimeRange::new(0, 99)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        p.trace_by_id(&a, id, Some(TimeRange::new(105, 200)))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -336,15 +423,24 @@ async fn overload_is_unavailable_with_a_retry_hint() {
     let mut c = config(dir.path());
     c.ingester.max_live_bytes = 200;
     let (p, _r) = open_with(c, Limits::default());
-    push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)])).await.unwrap();
+    push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)]))
+        .await
+        .unwrap();
     let err = push_pb(&p, "tenant-a", &full_fidelity()).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unavailable);
     assert!(err.retry_after.is_some());
     assert!(err.message.contains("memory"), "{}", err.message);
     let id = TraceId::from_slice(&(1..=16).collect::<Vec<u8>>()).unwrap();
-    assert!(p.trace_by_id(&tenant("tenant-a"), id, None).await.unwrap().is_none());
+    assert!(
+        p.trace_by_id(&tenant("tenant-a"), id, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The refused request gave its reservation back.
-    push_pb(&p, "tenant-a", &wrap(vec![span(2, 1, 0)])).await.unwrap();
+    push_pb(&p, "tenant-a", &wrap(vec![span(2, 1, 0)]))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -353,7 +449,9 @@ async fn closed_pipeline_refuses_pushes() {
     let p = open(dir.path());
     assert_eq!(p.readiness(), Ok(()));
     p.close().await.unwrap();
-    let err = push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)])).await.unwrap_err();
+    let err = push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)]))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unavailable);
 }
 
@@ -365,7 +463,9 @@ async fn not_ready_while_the_wal_is_over_its_cap() {
     let (p, _r) = open_with(c, Limits::default());
     let reason = p.readiness().unwrap_err();
     assert!(reason.contains("cap 1 bytes"), "{reason}");
-    let err = push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)])).await.unwrap_err();
+    let err = push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)]))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unavailable);
     assert!(read(&p, "tenant-a", 1).await.is_none());
 }
