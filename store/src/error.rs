@@ -45,6 +45,9 @@ pub enum Error {
     /// A segment written by a newer format version; left untouched.
     #[error("write-ahead log segment {segment} has unsupported format version {version}")]
     UnsupportedVersion { segment: u64, version: u32 },
+    /// Settings that cannot work.
+    #[error("invalid write-ahead log settings: {}", problems.join("; "))]
+    Config { problems: Vec<String> },
     /// Another process (or another `Wal` in this one) holds the directory.
     #[error("write-ahead log directory {} is in use by another writer", dir.display())]
     Locked { dir: PathBuf },
@@ -66,6 +69,7 @@ impl Error {
             Self::Io { .. }
             | Self::Corrupt { .. }
             | Self::UnsupportedVersion { .. }
+            | Self::Config { .. }
             | Self::Locked { .. } => ErrorKind::Internal,
             Self::OverCap { .. } | Self::Closed | Self::Failed => ErrorKind::Unavailable,
             Self::RecordTooLarge { .. } => ErrorKind::TooLarge,

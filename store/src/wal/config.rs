@@ -30,6 +30,28 @@ impl Default for WalConfig {
     }
 }
 
+impl WalConfig {
+    /// Every problem with these settings (empty when they can work).
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.dir.as_os_str().is_empty() {
+            problems.push("wal.dir must not be empty".to_owned());
+        }
+        if self.segment_bytes == 0 {
+            problems.push("wal.segment_bytes must be positive".to_owned());
+        }
+        // The segment being written is never released: with a cap below two segments the
+        // WAL could refuse appends forever.
+        if self.max_bytes < self.segment_bytes.saturating_mul(2) {
+            problems.push(format!(
+                "wal.max_bytes ({}) must be at least twice wal.segment_bytes ({})",
+                self.max_bytes, self.segment_bytes
+            ));
+        }
+        problems
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +68,20 @@ mod tests {
         assert_eq!(config.dir, PathBuf::from("/data/wal"));
         assert!(!config.fsync);
         assert_eq!(config.max_bytes, 1_073_741_824);
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        assert!(WalConfig::default().validate().is_empty());
+        let config = WalConfig {
+            dir: PathBuf::new(),
+            segment_bytes: 1000,
+            max_bytes: 1999,
+            fsync: true,
+        };
+        let problems = config.validate();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[1].contains("twice"), "{problems:?}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The write-ahead log: one per process, the durability promise of ingest (DESIGN §3).
 //!
-//! Records are framed with length + CRC32C ([`frame`](self::frame) documents the bytes) in
+//! Records are framed with length + CRC32C (`frame.rs` documents the bytes) in
 //! numbered segment files under one directory. `append` answers only once its record is written
 //! and fsynced, by a writer thread that commits everything queued with one write and one fsync.
 //! `open` replays every segment: a torn tail at the end of the last segment is truncated, damage
@@ -16,6 +16,8 @@ mod replay;
 mod segment;
 mod writer;
 
+#[cfg(test)]
+mod scan_tests;
 #[cfg(test)]
 mod tests;
 
@@ -74,14 +76,20 @@ pub(crate) struct Shared {
     disk_bytes: AtomicU64,
     /// Why the writer stopped accepting appends, after a failed write or fsync.
     failed: OnceLock<String>,
+    /// Held by a test to stop the writer after it took its first request.
     #[cfg(test)]
     test_gate: Mutex<()>,
+    /// Append requests handed to the writer so far.
+    #[cfg(test)]
+    test_queued: AtomicU64,
 }
 
 impl Shared {
     /// The writer wrote `written` more bytes into segment `seq`, now `size` long.
     fn grew(&self, seq: u64, size: u64, written: u64) {
-        if let Some(entry) = self.segments.lock().map.get_mut(&seq) {
+        // Under the lock, so `release_before` sees sizes and the total agree.
+        let mut segments = self.segments.lock();
+        if let Some(entry) = segments.map.get_mut(&seq) {
             entry.size = size;
         }
         let total = self.disk_bytes.fetch_add(written, Ordering::SeqCst) + written;
@@ -112,12 +120,16 @@ impl std::fmt::Debug for Wal {
 impl Wal {
     /// Creates the dir if needed, replays every segment in order calling `on_record` for each
     /// intact record (in append order), repairs a torn tail, and opens a new segment for
-    /// appends.
+    /// appends. On an error, records already handed to `on_record` should be discarded.
     pub fn open(
         config: WalConfig,
         metrics: WalMetrics,
         mut on_record: impl FnMut(WalPosition, Bytes),
     ) -> Result<(Wal, ReplayStats)> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(Error::Config { problems });
+        }
         let dir = config.dir.clone();
         fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating wal directory {}", dir.display()), e))?;
@@ -156,6 +168,8 @@ impl Wal {
             failed: OnceLock::new(),
             #[cfg(test)]
             test_gate: Mutex::new(()),
+            #[cfg(test)]
+            test_queued: AtomicU64::new(0),
         });
         let (requests, receiver) = mpsc::channel();
         let writer = Writer::new(Arc::clone(&shared), receiver, file, active);
@@ -207,6 +221,8 @@ impl Wal {
         self.requests
             .send(Request::Append { payloads, reply })
             .map_err(|_| Error::Closed)?;
+        #[cfg(test)]
+        self.shared.test_queued.fetch_add(1, Ordering::SeqCst);
         // A dropped reply means the writer stopped before this request (closed meanwhile).
         answer.await.map_err(|_| Error::Closed)?
     }

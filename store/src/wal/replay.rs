@@ -38,7 +38,14 @@ pub(crate) fn replay(
     };
     let last_seq = listing.last().map(|(seq, _)| *seq);
     for (seq, path) in listing {
-        replay_segment(seq, path, Some(seq) == last_seq, metrics, on_record, &mut out)?;
+        replay_segment(
+            seq,
+            path,
+            Some(seq) == last_seq,
+            metrics,
+            on_record,
+            &mut out,
+        )?;
     }
     let stats = &out.stats;
     tracing::info!(
@@ -61,8 +68,7 @@ fn replay_segment(
     on_record: &mut dyn FnMut(WalPosition, Bytes),
     out: &mut Replayed,
 ) -> Result<()> {
-    let bytes =
-        fs::read(&path).map_err(|e| Error::io(format!("reading wal segment {seq}"), e))?;
+    let bytes = fs::read(&path).map_err(|e| Error::io(format!("reading wal segment {seq}"), e))?;
     let scan = scan_segment(&bytes);
     out.stats.segments += 1;
     if let HeaderState::UnsupportedVersion(version) = scan.header {
@@ -126,7 +132,8 @@ fn replay_segment(
         truncate(&path, size)?;
     }
     let reader = open_reader(&path)?;
-    out.segments.insert(seq, SegmentEntry { path, size, reader });
+    out.segments
+        .insert(seq, SegmentEntry { path, size, reader });
     Ok(())
 }
 

@@ -135,7 +135,12 @@ mod tests {
             parse_segment_name(&format!("{:020}.wal", u64::MAX)),
             Some(u64::MAX)
         );
-        for bad in ["42.wal", "0000000000000000004a.wal", "00000000000000000042", "LOCK"] {
+        for bad in [
+            "42.wal",
+            "0000000000000000004a.wal",
+            "00000000000000000042",
+            "LOCK",
+        ] {
             assert_eq!(parse_segment_name(bad), None, "{bad}");
         }
     }

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -90,10 +90,7 @@ impl Writer {
                     }
                 }
                 if group_bytes < MAX_GROUP_BYTES {
-                    next = match self.requests.try_recv() {
-                        Ok(request) => Some(request),
-                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-                    };
+                    next = self.requests.try_recv().ok();
                 }
             }
             if !group.is_empty() {
@@ -199,17 +196,12 @@ impl Writer {
                 },
             );
             segments.active = seq;
-            self.shared
-                .metrics
-                .segments
-                .set(segments.map.len() as i64);
+            let metrics = &self.shared.metrics;
+            metrics.segments.set(segments.map.len() as i64);
+            let header = SEGMENT_HEADER_LEN as u64;
+            let total = self.shared.disk_bytes.fetch_add(header, Ordering::SeqCst) + header;
+            metrics.bytes.set(total as i64);
         }
-        let total = self
-            .shared
-            .disk_bytes
-            .fetch_add(SEGMENT_HEADER_LEN as u64, Ordering::SeqCst)
-            + SEGMENT_HEADER_LEN as u64;
-        self.shared.metrics.bytes.set(total as i64);
         tracing::debug!(segment = seq, "started a write-ahead log segment");
         self.file = file;
         self.seq = seq;
