@@ -49,6 +49,32 @@ impl Default for IngesterConfig {
     }
 }
 
+impl PipelineConfig {
+    /// Every problem with these settings at once; empty when they are usable.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = self.wal.validate();
+        let i = &self.ingester;
+        for (name, value) in [
+            ("ingester.trace_idle", i.trace_idle),
+            ("ingester.trace_max_live", i.trace_max_live),
+            ("ingester.sweep_interval", i.sweep_interval),
+        ] {
+            if value.is_zero() {
+                problems.push(format!("{name} must be positive"));
+            }
+        }
+        for (name, value) in [
+            ("ingester.max_live_bytes", i.max_live_bytes),
+            ("ingester.max_inflight_bytes", i.max_inflight_bytes),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be positive"));
+            }
+        }
+        problems
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +88,21 @@ mod tests {
         assert_eq!(c.max_live_bytes, 1_073_741_824);
         assert_eq!(c.max_inflight_bytes, 268_435_456);
         assert!(serde_json::from_str::<IngesterConfig>(r#"{"idle":"1s"}"#).is_err());
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let mut c: PipelineConfig =
+            serde_json::from_str(r#"{"ingester":{"sweep_interval":"0s","max_live_bytes":0}}"#)
+                .unwrap();
+        assert_eq!(
+            c.validate(),
+            vec![
+                "ingester.sweep_interval must be positive",
+                "ingester.max_live_bytes must be positive",
+            ]
+        );
+        c.ingester = IngesterConfig::default();
+        assert!(c.validate().is_empty());
     }
 }

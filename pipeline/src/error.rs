@@ -25,6 +25,9 @@ pub enum Error {
     /// The write-ahead log failed (its own error carries its kind).
     #[error("write-ahead log: {0}")]
     Wal(sextant_model::Error),
+    /// The settings cannot work; every problem is listed.
+    #[error("invalid pipeline settings: {}", .0.join("; "))]
+    Config(Vec<String>),
     /// A bug or unexpected failure, e.g. a task that panicked.
     #[error("internal pipeline error: {0}")]
     Internal(String),
@@ -43,7 +46,7 @@ impl Error {
             Self::Decode { .. } => ErrorKind::BadRequest,
             Self::Overloaded { .. } | Self::Closed { .. } => ErrorKind::Unavailable,
             Self::Wal(e) => e.kind,
-            Self::Internal(_) => ErrorKind::Internal,
+            Self::Config(_) | Self::Internal(_) => ErrorKind::Internal,
         }
     }
 }

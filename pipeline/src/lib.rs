@@ -16,9 +16,9 @@ mod error;
 mod ingester;
 mod metrics;
 mod pipeline;
-mod querier;
 #[cfg(test)]
 mod proptests;
+mod querier;
 #[cfg(test)]
 mod testdata;
 

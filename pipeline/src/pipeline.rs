@@ -51,6 +51,10 @@ impl Pipeline {
         tenants: Arc<dyn TenantDirectory>,
         registry: &mut Registry,
     ) -> Result<Arc<Pipeline>> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(Error::Config(problems));
+        }
         let metrics = Metrics::register(registry);
         let wal_metrics = WalMetrics::register(registry);
         let ingester = Ingester::new(
@@ -113,7 +117,12 @@ impl Pipeline {
     /// Background work until `shutdown` is cancelled: completes idle and old traces every
     /// `sweep_interval`.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(self.config.sweep_interval);
+        // A zero interval would make tokio panic; a millisecond is the finest that makes sense.
+        let period = self
+            .config
+            .sweep_interval
+            .max(std::time::Duration::from_millis(1));
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -142,6 +151,17 @@ impl Pipeline {
     async fn push_inner(&self, tenant: &TenantId, payload: Payload) -> Result<PushOutcome> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed {
+                retry_after: self.config.retry_after,
+            });
+        }
+        if self.wal.is_over_cap() {
+            // Refuse before decoding: the append would be refused anyway.
+            return Err(Error::Overloaded {
+                message: format!(
+                    "write-ahead log full: {} bytes on disk, cap {} bytes",
+                    self.wal.disk_bytes(),
+                    self.wal.max_bytes()
+                ),
                 retry_after: self.config.retry_after,
             });
         }
@@ -266,6 +286,9 @@ impl TraceReader for Pipeline {
 
 impl ReadinessProbe for Pipeline {
     fn readiness(&self) -> std::result::Result<(), String> {
+        if let Some(failure) = self.wal.failure() {
+            return Err(format!("wal failed and refuses appends: {failure}"));
+        }
         if self.wal.is_over_cap() {
             return Err(format!(
                 "wal is over its byte cap: {} bytes on disk, cap {} bytes",

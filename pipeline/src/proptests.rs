@@ -30,7 +30,10 @@ fn any_value() -> impl Strategy<Value = AnyValue> {
     leaf.prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..3).prop_map(|values| V::ArrayValue(ArrayValue {
-                values: values.into_iter().map(|v| AnyValue { value: Some(v) }).collect(),
+                values: values
+                    .into_iter()
+                    .map(|v| AnyValue { value: Some(v) })
+                    .collect(),
             })),
             vec(("[a-z]{1,4}", inner), 0..3).prop_map(|kvs| V::KvlistValue(KeyValueList {
                 values: kvs
@@ -76,8 +79,14 @@ fn span(trace_id: Vec<u8>, index: u8) -> impl Strategy<Value = Span> {
         (
             attributes(),
             any::<u32>(),
-            vec((any::<u64>(), "[a-z]{0,5}", attributes(), any::<u32>()), 0..2),
-            vec((nonzero_id(16), nonzero_id(8), attributes(), any::<u32>()), 0..2),
+            vec(
+                (any::<u64>(), "[a-z]{0,5}", attributes(), any::<u32>()),
+                0..2,
+            ),
+            vec(
+                (nonzero_id(16), nonzero_id(8), attributes(), any::<u32>()),
+                0..2,
+            ),
             proptest::option::of((".{0,6}", 0i32..3)),
         ),
     )

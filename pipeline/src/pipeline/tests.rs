@@ -459,13 +459,23 @@ async fn closed_pipeline_refuses_pushes() {
 async fn not_ready_while_the_wal_is_over_its_cap() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
-    c.wal.max_bytes = 1;
+    c.wal.segment_bytes = 1024;
+    c.wal.max_bytes = 2048;
     let (p, _r) = open_with(c, Limits::default());
-    let reason = p.readiness().unwrap_err();
-    assert!(reason.contains("cap 1 bytes"), "{reason}");
-    let err = push_pb(&p, "tenant-a", &wrap(vec![span(1, 1, 0)]))
-        .await
-        .unwrap_err();
+    assert_eq!(p.readiness(), Ok(()));
+    let mut refused = None;
+    for i in 1..=100u8 {
+        match push_pb(&p, "tenant-a", &wrap(vec![span(i, 1, 0)])).await {
+            Ok(_) => {}
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let err = refused.expect("the wal never reached its cap");
     assert_eq!(err.kind, ErrorKind::Unavailable);
-    assert!(read(&p, "tenant-a", 1).await.is_none());
+    assert!(err.retry_after.is_some());
+    let reason = p.readiness().unwrap_err();
+    assert!(reason.contains("cap 2048 bytes"), "{reason}");
 }
