@@ -192,3 +192,27 @@ proptest! {
         prop_assert_eq!(found.trace, data);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The decoders take untrusted bytes: any input is a value or an error, never a panic.
+    #[test]
+    fn decoders_never_panic(bytes in vec(any::<u8>(), 0..256)) {
+        let _ = crate::distributor::decode_otlp_protobuf(&bytes);
+        let _ = decode_otlp_json(&bytes);
+    }
+
+    #[test]
+    fn damaged_encodings_never_panic(data in trace(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut json = to_otlp_json(&data);
+        let i = at.index(json.len());
+        json[i] = byte;
+        let _ = decode_otlp_json(&json);
+        let mut pb = data.encode_to_vec();
+        let i = at.index(pb.len());
+        pb[i] = byte;
+        let _ = crate::distributor::decode_otlp_protobuf(&pb);
+        let _ = record::decode(Bytes::from(pb));
+    }
+}

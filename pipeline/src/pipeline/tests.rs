@@ -479,3 +479,32 @@ async fn not_ready_while_the_wal_is_over_its_cap() {
     let reason = p.readiness().unwrap_err();
     assert!(reason.contains("cap 2048 bytes"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pushes_are_all_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = open(dir.path());
+    let mut tasks = Vec::new();
+    for worker in 0..8u8 {
+        let p = Arc::clone(&p);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10u8 {
+                let data = wrap(vec![
+                    span(1 + worker, 1 + i, u64::from(i)),
+                    span(100, 1 + worker * 10 + i, 0),
+                ]);
+                push_pb(&p, "tenant-a", &data).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for worker in 0..8u8 {
+        assert_eq!(
+            span_count(&read(&p, "tenant-a", 1 + worker).await.unwrap()),
+            10
+        );
+    }
+    assert_eq!(span_count(&read(&p, "tenant-a", 100).await.unwrap()), 80);
+}
