@@ -254,8 +254,12 @@ impl IngestSink for Pipeline {
         self.metrics
             .push_duration
             .observe(started.elapsed().as_secs_f64());
-        if let Err(error) = &result {
-            tracing::debug!(tenant = %tenant, %error, "push refused");
+        match &result {
+            Err(error) if error.kind() == sextant_model::ErrorKind::Internal => {
+                tracing::error!(tenant = %tenant, %error, "push failed");
+            }
+            Err(error) => tracing::debug!(tenant = %tenant, %error, "push refused"),
+            Ok(_) => {}
         }
         Ok(result?)
     }

@@ -39,10 +39,8 @@ pub(crate) struct RecordTrace {
 /// Encodes a record; the returned traces' `data` are slices of the record's bytes.
 pub(crate) fn encode(tenant: &TenantId, batches: &[TraceBatch]) -> (Bytes, Vec<RecordTrace>) {
     let tenant = tenant.as_str().as_bytes();
-    let body: usize = batches
-        .iter()
-        .map(|b| TRACE_HEADER + b.data.encoded_len())
-        .sum();
+    let lens: Vec<usize> = batches.iter().map(|b| b.data.encoded_len()).collect();
+    let body: usize = lens.iter().map(|len| TRACE_HEADER + len).sum();
     let mut buf = BytesMut::with_capacity(2 + tenant.len() + 4 + body);
     buf.put_u8(VERSION);
     // Tenant ids are at most 64 bytes (`TenantId` guarantees it).
@@ -50,12 +48,11 @@ pub(crate) fn encode(tenant: &TenantId, batches: &[TraceBatch]) -> (Bytes, Vec<R
     buf.put_slice(&tenant[..tenant.len().min(usize::from(u8::MAX))]);
     buf.put_u32_le(u32::try_from(batches.len()).unwrap_or(u32::MAX));
     let mut spans = Vec::with_capacity(batches.len());
-    for b in batches {
+    for (b, &len) in batches.iter().zip(&lens) {
         buf.put_slice(&b.trace_id.0);
         buf.put_u32_le(b.spans);
         buf.put_u64_le(b.range.start);
         buf.put_u64_le(b.range.end);
-        let len = b.data.encoded_len();
         buf.put_u32_le(u32::try_from(len).unwrap_or(u32::MAX));
         let at = buf.len();
         b.data.encode_raw(&mut buf);
