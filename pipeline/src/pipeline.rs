@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{IngesterConfig, PipelineConfig};
 use crate::distributor::{self, Admission};
 use crate::error::{Error, Result};
-use crate::ingester::Ingester;
+use crate::ingester::{Admitted, Ingester};
 use crate::metrics::Metrics;
 use crate::querier;
 
@@ -25,7 +25,7 @@ use crate::querier;
 pub struct Pipeline {
     config: IngesterConfig,
     tenants: Arc<dyn TenantDirectory>,
-    wal: Wal,
+    wal: Arc<Wal>,
     replay_stats: ReplayStats,
     ingester: Arc<Ingester>,
     admission: Arc<Admission>,
@@ -100,7 +100,7 @@ impl Pipeline {
         Ok(Arc::new(Pipeline {
             config: config.ingester,
             tenants,
-            wal,
+            wal: Arc::new(wal),
             replay_stats,
             ingester,
             admission,
@@ -201,16 +201,31 @@ impl Pipeline {
         if admitted.traces.is_empty() {
             return Ok(outcome);
         }
-        let position = match self.wal.append(admitted.record).await {
-            Ok(p) => p,
-            Err(e) => {
-                self.metrics
-                    .discarded(tenant, DiscardReason::Unavailable, admitted.accepted_spans);
-                return Err(e.into());
-            }
-        };
-        self.ingester
-            .commit(tenant, admitted.traces, position, admitted.reservation);
+        // Append and commit in a task of their own: a client that goes away mid-append must not
+        // leave a record in the WAL that memory (and so reads) never learn of.
+        let wal = Arc::clone(&self.wal);
+        let ingester = Arc::clone(&self.ingester);
+        let owner = tenant.clone();
+        let Admitted {
+            record,
+            traces,
+            accepted_spans,
+            reservation,
+            ..
+        } = admitted;
+        let appended = tokio::spawn(async move {
+            let position = wal.append(record).await?;
+            ingester.commit(&owner, traces, position, reservation);
+            Ok::<_, Error>(())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("append task failed: {e}")))
+        .and_then(|r| r);
+        if let Err(e) = appended {
+            self.metrics
+                .discarded(tenant, DiscardReason::Unavailable, accepted_spans);
+            return Err(e);
+        }
         Ok(outcome)
     }
 
