@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sextant_store::WalConfig;
 
 /// Everything the pipeline is configured with (`pipeline:` in the config file).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     pub ingester: IngesterConfig,
@@ -15,7 +15,7 @@ pub struct PipelineConfig {
 }
 
 /// Timers and bounds of the ingester and the distributor's admission.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngesterConfig {
     /// A live trace with no new span for this long is complete.

@@ -213,7 +213,10 @@ fn parse_yaml(text: &str, path: &Path, problems: &mut Vec<String>) -> Value {
         Ok(Value::Null) => empty_map(),
         Ok(value @ Value::Mapping(_)) => value,
         Ok(_) => {
-            problems.push(format!("{}: the top level must be a mapping", path.display()));
+            problems.push(format!(
+                "{}: the top level must be a mapping",
+                path.display()
+            ));
             empty_map()
         }
         Err(err) => {
