@@ -76,16 +76,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     .context("pipeline start panicked")?
     .context("cannot open the pipeline")?;
     let (pipeline, pipeline_registry) = pipeline;
-    let stats = pipeline.replay_stats();
-    tracing::info!(
-        segments = stats.segments,
-        records = stats.records,
-        bytes = stats.bytes,
-        corrupt_regions = stats.corrupt_regions,
-        corrupt_bytes_skipped = stats.corrupt_bytes_skipped,
-        torn_tail_bytes_truncated = stats.torn_tail_bytes_truncated,
-        "wal replayed"
-    );
     health.add_registry(pipeline_registry);
     health.add_probe(pipeline.clone());
 
