@@ -1,3 +1,46 @@
 //! The edge: routers for the public listeners, authentication, body limits and decompression,
 //! the OTLP receive endpoints (HTTP and gRPC) and Tempo's query API. Talks to the rest only
 //! through the model's ports; never depends on store or pipeline.
+//!
+//! [`router`] serves the `:3200` listener (Tempo's query API, OTLP/HTTP and OTLP gRPC by content
+//! type), [`otlp_http_router`] the `:4318` listener and [`otlp_grpc_router`] the `:4317` one.
+//! Every transport of OTLP reaches one core that hands the decompressed bytes to the
+//! [`IngestSink`](sextant_model::IngestSink) port; errors are mapped from
+//! [`ErrorKind`](sextant_model::ErrorKind) in one place. No authentication yet: the tenant is
+//! `X-Scope-OrgID`, or the single tenant when absent.
+
+mod access_log;
+mod config;
+mod decompress;
+mod error;
+mod grpc;
+mod mapping;
+mod metrics;
+mod otlp;
+mod otlp_http;
+mod query;
+mod router;
+mod rpc_status;
+mod state;
+mod tempo_json;
+mod tenant;
+
+/// Tempo's query messages (`proto/tempo.proto`, package `tempopb`) with Tempo's field numbers;
+/// the OTLP messages inside are the model's.
+#[expect(
+    clippy::allow_attributes,
+    reason = "prost-build marks its generated items #[allow(clippy::all)]"
+)]
+pub mod tempopb {
+    include!(concat!(env!("OUT_DIR"), "/tempopb.rs"));
+}
+
+pub use config::GatewayConfig;
+pub use error::{GatewayError, Result};
+pub use metrics::GatewayMetrics;
+pub use router::{otlp_grpc_router, otlp_http_router, router};
+pub use rpc_status::{ProtoAny, ProtoDuration, RetryInfo, RpcStatus};
+pub use state::{BuildInfo, GatewayState};
+
+#[cfg(test)]
+mod tests;

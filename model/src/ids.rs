@@ -168,7 +168,16 @@ mod tests {
             assert!(TenantId::new(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "ab", "Abc", "-ab", "_ab", "a/b", "a..b", "a b", "ab\u{e9}", "a|b",
+            "",
+            "ab",
+            "Abc",
+            "-ab",
+            "_ab",
+            "a/b",
+            "a..b",
+            "a b",
+            "ab\u{e9}",
+            "a|b",
             &"a".repeat(65),
         ] {
             assert!(TenantId::new(bad).is_err(), "{bad}");

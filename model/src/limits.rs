@@ -101,7 +101,10 @@ mod tests {
                 .unwrap();
         assert_eq!(limits.max_attribute_bytes, 10);
         assert_eq!(limits.block_retention, Duration::from_secs(86400));
-        assert_eq!(limits.ingestion_rate_bytes, Limits::default().ingestion_rate_bytes);
+        assert_eq!(
+            limits.ingestion_rate_bytes,
+            Limits::default().ingestion_rate_bytes
+        );
     }
 
     #[test]

@@ -329,8 +329,14 @@ mod tests {
 
     #[test]
     fn enum_names_round_trip() {
-        assert_eq!(SpanKind::from_proto_name("SPAN_KIND_CLIENT"), Some(SpanKind::Client));
-        assert_eq!(StatusCode::from_proto_name("STATUS_CODE_OK"), Some(StatusCode::Ok));
+        assert_eq!(
+            SpanKind::from_proto_name("SPAN_KIND_CLIENT"),
+            Some(SpanKind::Client)
+        );
+        assert_eq!(
+            StatusCode::from_proto_name("STATUS_CODE_OK"),
+            Some(StatusCode::Ok)
+        );
         assert_eq!(SpanKind::from_proto_name("client"), None);
     }
 }

@@ -107,8 +107,12 @@ pub trait BlockCatalog: Send + Sync + 'static {
     /// Live blocks of a tenant overlapping a range.
     async fn candidates(&self, tenant: &TenantId, range: TimeRange) -> Result<Vec<BlockMeta>>;
     /// Replaces `inputs` by `outputs` in one transaction (compaction).
-    async fn swap(&self, tenant: &TenantId, inputs: &[String], outputs: Vec<BlockMeta>)
-    -> Result<()>;
+    async fn swap(
+        &self,
+        tenant: &TenantId,
+        inputs: &[String],
+        outputs: Vec<BlockMeta>,
+    ) -> Result<()>;
 }
 
 /// Proof of holding a lease until it expires or is released.

@@ -2,3 +2,28 @@
 //! ingester (WAL append, live traces, completion), the querier (merge live, WAL and blocks) and,
 //! later, the metrics generator. Implements the model's `IngestSink` and `TraceReader`; knows
 //! nothing of HTTP, gRPC or SQL.
+//!
+//! A push is acknowledged only after its WAL record is fsynced; from then on its spans are
+//! readable by trace id (live or completed traces in memory, rebuilt from the WAL after a
+//! restart). Decoding and validation run off the async executor; memory is bounded by
+//! `max_inflight_bytes` (requests being processed) and `max_live_bytes` (traces held), and both
+//! answer `Unavailable` with a retry hint when full. The decoders of untrusted bytes are public
+//! for the fuzz targets and must never panic.
+
+mod config;
+mod distributor;
+mod error;
+mod ingester;
+mod metrics;
+mod pipeline;
+#[cfg(test)]
+mod proptests;
+mod querier;
+#[cfg(test)]
+mod testdata;
+
+pub use config::{IngesterConfig, PipelineConfig};
+pub use distributor::{MAX_VALUE_DEPTH, decode_otlp_json, decode_otlp_protobuf};
+pub use error::{Error, Result};
+pub use pipeline::Pipeline;
+pub use sextant_store::{ReplayStats, WalConfig};

@@ -92,16 +92,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 eprintln!("cannot set up logging: {err}");
                 return ExitCode::FAILURE;
             }
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .thread_name("sextant")
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(err) => {
-                    eprintln!("cannot start the runtime: {err}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(crate::serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -113,15 +105,8 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Loadgen(args) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(err) => {
-                    eprintln!("cannot start the runtime: {err}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(crate::loadgen::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -130,6 +115,20 @@ pub fn run(cli: Cli) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sextant")
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(err) => {
+            eprintln!("cannot start the runtime: {err}");
+            None
         }
     }
 }

@@ -179,15 +179,7 @@ impl Config {
         if self.gateway.max_request_bytes == 0 {
             problems.push("gateway.max_request_bytes: must be greater than zero".into());
         }
-        if self.wal.segment_bytes == 0 {
-            problems.push("wal.segment_bytes: must be greater than zero".into());
-        }
-        if self.wal.max_bytes < self.wal.segment_bytes {
-            problems.push(format!(
-                "wal.max_bytes ({}) must be at least wal.segment_bytes ({})",
-                self.wal.max_bytes, self.wal.segment_bytes
-            ));
-        }
+        problems.extend(self.wal.validate());
         if self.limits.ingestion_burst_bytes < self.limits.ingestion_rate_bytes {
             problems.push(
                 "limits.ingestion_burst_bytes must be at least limits.ingestion_rate_bytes".into(),
@@ -221,7 +213,10 @@ fn parse_yaml(text: &str, path: &Path, problems: &mut Vec<String>) -> Value {
         Ok(Value::Null) => empty_map(),
         Ok(value @ Value::Mapping(_)) => value,
         Ok(_) => {
-            problems.push(format!("{}: the top level must be a mapping", path.display()));
+            problems.push(format!(
+                "{}: the top level must be a mapping",
+                path.display()
+            ));
             empty_map()
         }
         Err(err) => {

@@ -14,7 +14,7 @@ use sextant_model::ReadinessProbe;
 
 /// Whether the process is ready, and the metrics registries it exposes.
 #[derive(Default)]
-pub struct Health {
+pub(crate) struct Health {
     /// Why the process as a whole is not ready (starting, replaying, shutting down).
     phase: RwLock<Option<String>>,
     probes: RwLock<Vec<Arc<dyn ReadinessProbe>>>,
@@ -30,26 +30,26 @@ impl std::fmt::Debug for Health {
 }
 
 impl Health {
-    pub fn new(initial_phase: &str) -> Arc<Self> {
+    pub(crate) fn new(initial_phase: &str) -> Arc<Self> {
         let health = Self::default();
         *health.phase.write() = Some(initial_phase.to_string());
         Arc::new(health)
     }
 
-    pub fn set_phase(&self, reason: Option<&str>) {
+    pub(crate) fn set_phase(&self, reason: Option<&str>) {
         *self.phase.write() = reason.map(str::to_string);
     }
 
-    pub fn add_probe(&self, probe: Arc<dyn ReadinessProbe>) {
+    pub(crate) fn add_probe(&self, probe: Arc<dyn ReadinessProbe>) {
         self.probes.write().push(probe);
     }
 
-    pub fn add_registry(&self, registry: Registry) {
+    pub(crate) fn add_registry(&self, registry: Registry) {
         self.registries.write().push(Arc::new(registry));
     }
 
     /// `Ok(())` when ready, otherwise every reason it is not.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub(crate) fn readiness(&self) -> Result<(), String> {
         if let Some(reason) = self.phase.read().clone() {
             return Err(reason);
         }
@@ -76,7 +76,7 @@ impl Health {
     }
 }
 
-pub fn router(health: Arc<Health>) -> Router {
+pub(crate) fn router(health: Arc<Health>) -> Router {
     Router::new()
         .route("/live", get(|| async { "live" }))
         .route("/ready", get(ready))
@@ -87,7 +87,10 @@ pub fn router(health: Arc<Health>) -> Router {
 async fn ready(State(health): State<Arc<Health>>) -> impl IntoResponse {
     match health.readiness() {
         Ok(()) => (StatusCode::OK, "ready".to_string()),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}")),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}"),
+        ),
     }
 }
 

@@ -31,16 +31,22 @@ pub const TEMPO_API_VERSION: &str = "2.9.0";
 pub fn build_info() -> BuildInfo {
     BuildInfo {
         version: format!("{TEMPO_API_VERSION}+sextant.{}", env!("CARGO_PKG_VERSION")),
-        revision: option_env!("SEXTANT_GIT_REVISION").unwrap_or("unknown").into(),
-        branch: option_env!("SEXTANT_GIT_BRANCH").unwrap_or("unknown").into(),
-        build_date: option_env!("SEXTANT_BUILD_DATE").unwrap_or("unknown").into(),
+        revision: option_env!("SEXTANT_GIT_REVISION")
+            .unwrap_or("unknown")
+            .into(),
+        branch: option_env!("SEXTANT_GIT_BRANCH")
+            .unwrap_or("unknown")
+            .into(),
+        build_date: option_env!("SEXTANT_BUILD_DATE")
+            .unwrap_or("unknown")
+            .into(),
         build_user: "sextant".into(),
         go_version: format!("n/a (sextant {}, rust)", env!("CARGO_PKG_VERSION")),
     }
 }
 
 /// Runs every role in this process until a termination signal.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let shutdown = CancellationToken::new();
@@ -70,16 +76,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .context("pipeline start panicked")?
     .context("cannot open the pipeline")?;
     let (pipeline, pipeline_registry) = pipeline;
-    let stats = pipeline.replay_stats();
-    tracing::info!(
-        segments = stats.segments,
-        records = stats.records,
-        bytes = stats.bytes,
-        corrupt_regions = stats.corrupt_regions,
-        corrupt_bytes_skipped = stats.corrupt_bytes_skipped,
-        torn_tail_bytes_truncated = stats.torn_tail_bytes_truncated,
-        "wal replayed"
-    );
     health.add_registry(pipeline_registry);
     health.add_probe(pipeline.clone());
 
@@ -163,7 +159,8 @@ async fn serve_listener(
         // gRPC and small OTLP requests suffer from Nagle's delay.
         let _ = tcp.set_nodelay(true);
     });
-    let graceful = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let graceful =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = tokio::spawn(async move { graceful.await });
     tokio::pin!(server);
     tokio::select! {
@@ -182,13 +179,14 @@ async fn serve_listener(
 
 fn spawn_signal_handler(shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(err) => {
-                tracing::error!(%err, "cannot install the SIGTERM handler");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(err) => {
+                    tracing::error!(%err, "cannot install the SIGTERM handler");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
             _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "signal received"),

@@ -7,10 +7,10 @@ use sextant_model::{Limits, TenantDirectory, TenantId};
 
 /// Serves the same limits to every tenant.
 #[derive(Debug)]
-pub struct DefaultLimits(Arc<Limits>);
+pub(crate) struct DefaultLimits(Arc<Limits>);
 
 impl DefaultLimits {
-    pub fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits) -> Self {
         Self(Arc::new(limits))
     }
 }

@@ -27,7 +27,8 @@ fn defaults_without_a_file() {
 
 #[test]
 fn file_then_env_then_flags() {
-    let yaml = "data_dir: /tmp/a\nserver:\n  http_addr: 127.0.0.1:9000\ningester:\n  trace_idle: 2s\n";
+    let yaml =
+        "data_dir: /tmp/a\nserver:\n  http_addr: 127.0.0.1:9000\ningester:\n  trace_idle: 2s\n";
     let vars = [
         ("SEXTANT_INGESTER__TRACE_IDLE", "50ms"),
         ("SEXTANT_SERVER__HTTP_ADDR", "127.0.0.1:9001"),
@@ -97,7 +98,10 @@ fn example_config_parses_and_is_complete() {
     let known = serde_yaml::to_value(Config::default()).unwrap();
     let mut missing = Vec::new();
     missing_keys(&known, &example, "", &mut missing);
-    assert!(missing.is_empty(), "keys missing from the example: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "keys missing from the example: {missing:?}"
+    );
 }
 
 fn missing_keys(known: &Value, example: &Value, prefix: &str, out: &mut Vec<String>) {

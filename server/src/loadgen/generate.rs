@@ -86,7 +86,11 @@ pub(super) fn payload(seed: u64, spans: usize) -> Payload {
                 ids[rng.random_range(0..n)].to_vec()
             };
             ids.push(span_id);
-            let service = if n == 0 { 0 } else { rng.random_range(0..SERVICES.len()) };
+            let service = if n == 0 {
+                0
+            } else {
+                rng.random_range(0..SERVICES.len())
+            };
             let (name, route, status) = OPERATIONS[rng.random_range(0..OPERATIONS.len())];
             let start = trace_start + n as u64 * 1_000_000 + rng.random_range(0..500_000u64);
             let duration = rng.random_range(50_000..40_000_000u64);
@@ -97,23 +101,44 @@ pub(super) fn payload(seed: u64, spans: usize) -> Payload {
                 _ => SpanKind::Server,
             };
             let mut attributes = vec![
-                kv("http.request.method", s(name.split(' ').next().unwrap_or("GET"))),
+                kv(
+                    "http.request.method",
+                    s(name.split(' ').next().unwrap_or("GET")),
+                ),
                 kv("http.route", s(route)),
-                kv("url.path", s(format!("{route}/{}", rng.random_range(1000..99999)))),
+                kv(
+                    "url.path",
+                    s(format!("{route}/{}", rng.random_range(1000..99999))),
+                ),
                 kv("http.response.status_code", Value::IntValue(status)),
-                kv("server.address", s(format!("{}.svc.cluster.local", SERVICES[service].0))),
+                kv(
+                    "server.address",
+                    s(format!("{}.svc.cluster.local", SERVICES[service].0)),
+                ),
                 kv("network.protocol.version", s("1.1")),
                 kv(
                     "user_agent.original",
                     s("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"),
                 ),
-                kv("app.request_id", s(format!("{:032x}", rng.random::<u128>()))),
-                kv("app.user_id", Value::IntValue(rng.random_range(1..5_000_000))),
-                kv("thread.name", s(format!("worker-{}", rng.random_range(0..64)))),
+                kv(
+                    "app.request_id",
+                    s(format!("{:032x}", rng.random::<u128>())),
+                ),
+                kv(
+                    "app.user_id",
+                    Value::IntValue(rng.random_range(1..5_000_000)),
+                ),
+                kv(
+                    "thread.name",
+                    s(format!("worker-{}", rng.random_range(0..64))),
+                ),
             ];
             if service == 5 {
                 attributes.push(kv("db.system", s("postgresql")));
-                attributes.push(kv("db.statement", s("SELECT id, sku, qty FROM cart_items WHERE cart_id = $1")));
+                attributes.push(kv(
+                    "db.statement",
+                    s("SELECT id, sku, qty FROM cart_items WHERE cart_id = $1"),
+                ));
             }
             let failed = status >= 500;
             let events = if failed || rng.random_range(0..10) == 0 {
@@ -122,7 +147,10 @@ pub(super) fn payload(seed: u64, spans: usize) -> Payload {
                     name: if failed { "exception" } else { "cache.miss" }.into(),
                     attributes: vec![
                         kv("exception.type", s("UpstreamTimeout")),
-                        kv("exception.message", s("upstream did not answer within 30ms")),
+                        kv(
+                            "exception.message",
+                            s("upstream did not answer within 30ms"),
+                        ),
                     ],
                     dropped_attributes_count: 0,
                 }]
@@ -140,8 +168,16 @@ pub(super) fn payload(seed: u64, spans: usize) -> Payload {
                 attributes,
                 events,
                 status: Some(Status {
-                    message: if failed { "internal error".into() } else { String::new() },
-                    code: if failed { StatusCode::Error } else { StatusCode::Unset } as i32,
+                    message: if failed {
+                        "internal error".into()
+                    } else {
+                        String::new()
+                    },
+                    code: if failed {
+                        StatusCode::Error
+                    } else {
+                        StatusCode::Unset
+                    } as i32,
                 }),
                 flags: 0x100,
                 ..Default::default()
@@ -161,8 +197,14 @@ pub(super) fn payload(seed: u64, spans: usize) -> Payload {
                         kv("service.namespace", s(SERVICES[i].1)),
                         kv("service.version", s("1.42.0")),
                         kv("deployment.environment", s("production")),
-                        kv("host.name", s(format!("node-{i}.eu-west-1.compute.internal"))),
-                        kv("k8s.pod.name", s(format!("{}-7d9f8b6c5-x{i}q", SERVICES[i].0))),
+                        kv(
+                            "host.name",
+                            s(format!("node-{i}.eu-west-1.compute.internal")),
+                        ),
+                        kv(
+                            "k8s.pod.name",
+                            s(format!("{}-7d9f8b6c5-x{i}q", SERVICES[i].0)),
+                        ),
                         kv("telemetry.sdk.language", s("rust")),
                     ],
                     ..Default::default()

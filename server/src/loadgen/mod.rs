@@ -21,54 +21,54 @@ use generate::Payload;
 use send::{Outcome, Sender};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     Grpc,
     Http,
 }
 
 /// What to send, where, how fast and for how long.
 #[derive(Debug, Clone, clap::Args)]
-pub struct LoadgenArgs {
+pub(crate) struct LoadgenArgs {
     /// Base URL: `http://127.0.0.1:4317` for gRPC, `http://127.0.0.1:4318` for HTTP.
     #[arg(long)]
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     #[arg(long, value_enum, default_value = "grpc")]
-    pub protocol: Protocol,
+    pub(crate) protocol: Protocol,
     /// Sent as `X-Scope-OrgID`.
     #[arg(long)]
-    pub tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
     /// Extra request header `Name: value` (repeatable), e.g. an Authorization header.
     #[arg(long = "header")]
-    pub headers: Vec<String>,
+    pub(crate) headers: Vec<String>,
     /// Target spans per second; 0 sends flat out.
     #[arg(long, default_value_t = 0)]
-    pub rate: u64,
+    pub(crate) rate: u64,
     /// How long to send.
     #[arg(long, default_value = "10s")]
-    pub duration: humantime::Duration,
+    pub(crate) duration: humantime::Duration,
     /// Stop after this many spans (whichever of duration and count comes first).
     #[arg(long)]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     #[arg(long, default_value_t = 100)]
-    pub spans_per_request: usize,
+    pub(crate) spans_per_request: usize,
     /// Distinct pre-encoded payloads to cycle through.
     #[arg(long, default_value_t = 32)]
-    pub payloads: usize,
+    pub(crate) payloads: usize,
     /// Compress requests with gzip.
     #[arg(long)]
-    pub gzip: bool,
+    pub(crate) gzip: bool,
     /// Skip the single-core prost decode baseline.
     #[arg(long)]
-    pub no_baseline: bool,
+    pub(crate) no_baseline: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Seed for the generated data.
     #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -83,9 +83,12 @@ struct Counters {
     trace_seq: AtomicU64,
 }
 
-pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
-    anyhow::ensure!(args.spans_per_request > 0, "--spans-per-request must be at least 1");
+    anyhow::ensure!(
+        args.spans_per_request > 0,
+        "--spans-per-request must be at least 1"
+    );
     let payloads: Arc<Vec<Payload>> = Arc::new(
         (0..args.payloads.max(1))
             .map(|i| generate::payload(args.seed.wrapping_add(i as u64), args.spans_per_request))
@@ -93,7 +96,9 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     );
     let avg_span_bytes = payloads.iter().map(|p| p.bytes.len()).sum::<usize>() as f64
         / payloads.iter().map(|p| p.spans).sum::<usize>() as f64;
-    let sender = Sender::new(&args).await.context("cannot reach the endpoint")?;
+    let sender = Sender::new(&args)
+        .await
+        .context("cannot reach the endpoint")?;
     let counters = Arc::new(Counters::default());
     // Trace IDs are unique per run: a random run prefix plus a counter.
     let run_prefix: u64 = rand::random();
@@ -123,34 +128,50 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
                     break;
                 }
                 if let Some(limit) = count {
-                    let claimed = counters.sent_spans.fetch_add(spans_per_request, Ordering::Relaxed);
+                    let claimed = counters
+                        .sent_spans
+                        .fetch_add(spans_per_request, Ordering::Relaxed);
                     if claimed >= limit {
-                        counters.sent_spans.fetch_sub(spans_per_request, Ordering::Relaxed);
+                        counters
+                            .sent_spans
+                            .fetch_sub(spans_per_request, Ordering::Relaxed);
                         break;
                     }
                 } else {
-                    counters.sent_spans.fetch_add(spans_per_request, Ordering::Relaxed);
+                    counters
+                        .sent_spans
+                        .fetch_add(spans_per_request, Ordering::Relaxed);
                 }
                 if request_interval_ns > 0 {
                     let slot = next_slot.fetch_add(request_interval_ns, Ordering::Relaxed);
                     let at = start + Duration::from_nanos(slot);
                     if at >= deadline {
-                        counters.sent_spans.fetch_sub(spans_per_request, Ordering::Relaxed);
+                        counters
+                            .sent_spans
+                            .fetch_sub(spans_per_request, Ordering::Relaxed);
                         break;
                     }
                     tokio::time::sleep_until(at.into()).await;
                 }
                 let payload = &payloads[i % payloads.len()];
                 i += 1;
-                let seq = counters.trace_seq.fetch_add(payload.trace_offsets.len() as u64, Ordering::Relaxed);
+                let seq = counters
+                    .trace_seq
+                    .fetch_add(payload.trace_offsets.len() as u64, Ordering::Relaxed);
                 let body = payload.with_fresh_trace_ids(run_prefix, seq);
-                counters.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                counters
+                    .bytes
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
                 counters.requests.fetch_add(1, Ordering::Relaxed);
                 let spans = payload.spans as u64;
                 match sender.send(body).await {
                     Outcome::Accepted { rejected } => {
-                        counters.acked_spans.fetch_add(spans - rejected.min(spans), Ordering::Relaxed);
-                        counters.rejected_spans.fetch_add(rejected.min(spans), Ordering::Relaxed);
+                        counters
+                            .acked_spans
+                            .fetch_add(spans - rejected.min(spans), Ordering::Relaxed);
+                        counters
+                            .rejected_spans
+                            .fetch_add(rejected.min(spans), Ordering::Relaxed);
                     }
                     Outcome::Failed(reason) => {
                         counters.failed_requests.fetch_add(1, Ordering::Relaxed);
@@ -209,7 +230,8 @@ fn decode_baseline(payloads: &[Payload]) -> f64 {
     let mut spans = 0usize;
     while start.elapsed() < Duration::from_secs(2) {
         for payload in payloads {
-            let decoded = TracesData::decode(payload.bytes.as_slice()).expect("own payload decodes");
+            let decoded =
+                TracesData::decode(payload.bytes.as_slice()).expect("own payload decodes");
             spans += decoded
                 .resource_spans
                 .iter()

@@ -23,7 +23,9 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 #[derive(Debug)]
 pub(super) enum Outcome {
     /// Acknowledged; `rejected` spans were refused individually (OTLP partial success).
-    Accepted { rejected: u64 },
+    Accepted {
+        rejected: u64,
+    },
     Failed(String),
 }
 
@@ -35,7 +37,7 @@ pub(super) enum Sender {
         metadata: Arc<Vec<(String, String)>>,
     },
     Http {
-        client: Client<HttpConnector, Full<Bytes>>,
+        client: Box<Client<HttpConnector, Full<Bytes>>>,
         url: Arc<str>,
         headers: Arc<Vec<(String, String)>>,
         gzip: bool,
@@ -65,7 +67,10 @@ impl Sender {
         }
         match args.protocol {
             Protocol::Grpc => {
-                let endpoint = args.endpoint.clone().unwrap_or("http://127.0.0.1:4317".into());
+                let endpoint = args
+                    .endpoint
+                    .clone()
+                    .unwrap_or("http://127.0.0.1:4317".into());
                 // A few HTTP/2 connections, so one connection's ordering does not cap throughput.
                 let mut channels = Vec::new();
                 for _ in 0..args.concurrency.clamp(1, 4) {
@@ -89,14 +94,17 @@ impl Sender {
                 })
             }
             Protocol::Http => {
-                let endpoint = args.endpoint.clone().unwrap_or("http://127.0.0.1:4318".into());
+                let endpoint = args
+                    .endpoint
+                    .clone()
+                    .unwrap_or("http://127.0.0.1:4318".into());
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
                 let client = Client::builder(TokioExecutor::new())
                     .pool_max_idle_per_host(args.concurrency)
                     .build(connector);
                 Ok(Self::Http {
-                    client,
+                    client: Box::new(client),
                     url: format!("{}/v1/traces", endpoint.trim_end_matches('/')).into(),
                     headers: Arc::new(headers),
                     gzip: args.gzip,
@@ -112,7 +120,8 @@ impl Sender {
                 next,
                 metadata,
             } => {
-                let mut grpc = channels[next.fetch_add(1, Ordering::Relaxed) % channels.len()].clone();
+                let mut grpc =
+                    channels[next.fetch_add(1, Ordering::Relaxed) % channels.len()].clone();
                 if let Err(err) = grpc.ready().await {
                     return Outcome::Failed(format!("channel not ready: {err}"));
                 }
@@ -131,7 +140,9 @@ impl Sender {
                 let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
                 match grpc.unary(request, path, RawCodec).await {
                     Ok(response) => accepted(response.into_inner()),
-                    Err(status) => Outcome::Failed(format!("{:?}: {}", status.code(), status.message())),
+                    Err(status) => {
+                        Outcome::Failed(format!("{:?}: {}", status.code(), status.message()))
+                    }
                 }
             }
             Self::Http {
@@ -147,7 +158,8 @@ impl Sender {
                 }
                 let body = if *gzip {
                     builder = builder.header(http::header::CONTENT_ENCODING, "gzip");
-                    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let mut enc =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     if enc.write_all(&body).is_err() {
                         return Outcome::Failed("gzip failed".into());
                     }

@@ -1,0 +1,123 @@
+//! The three public routers. Each is assembled here, outermost layer first:
+//! request id + access log → catch panic → timeout (unary HTTP routes only) → tenant extraction
+//! (headers only) → body limit + decompression (OTLP/HTTP; tonic's message limit for gRPC) →
+//! handler.
+
+use std::any::Any;
+
+use axum::Router;
+use axum::body::Body;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::GatewayState;
+use crate::access_log::access_log;
+use crate::grpc::{EXPORT_PATH, ExportService};
+use crate::mapping::{INTERNAL_MESSAGE, InternalDetail};
+use crate::otlp_http::{self, limit_and_decompress};
+use crate::query;
+use crate::tenant::{Flavor, extract_tenant};
+
+/// `:3200`: Tempo's query API, OTLP/HTTP, and OTLP gRPC by path and content type (the server
+/// serves this router over HTTP/1.1 and h2c).
+pub fn router(state: GatewayState) -> Router {
+    let routes = Router::new()
+        .merge(query_routes(&state))
+        .merge(otlp_http_routes(&state))
+        .merge(grpc_routes(&state));
+    with_outer_layers(routes, &state).with_state(state)
+}
+
+/// `:4318`: OTLP/HTTP only.
+pub fn otlp_http_router(state: GatewayState) -> Router {
+    with_outer_layers(otlp_http_routes(&state), &state).with_state(state)
+}
+
+/// `:4317`: OTLP gRPC only.
+pub fn otlp_grpc_router(state: GatewayState) -> Router {
+    with_outer_layers(grpc_routes(&state), &state).with_state(state)
+}
+
+/// The layers every route gets, outermost first. (`Router::layer` runs after routing, so the
+/// access log sees the matched route template.)
+fn with_outer_layers(routes: Router<GatewayState>, state: &GatewayState) -> Router<GatewayState> {
+    routes.layer(
+        ServiceBuilder::new()
+            // Request id + access log: outermost, so every answer, a panic's included, is
+            // logged with its id and counted.
+            .layer(from_fn_with_state(state.clone(), access_log))
+            // Catch panic: inside the log, so a panicking handler becomes a logged 500.
+            .layer(CatchPanicLayer::custom(panic_response)),
+    )
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic".to_owned());
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE).into_response();
+    response
+        .extensions_mut()
+        .insert(InternalDetail(format!("handler panicked: {detail}")));
+    response
+}
+
+/// Tempo's query API.
+fn query_routes(state: &GatewayState) -> Router<GatewayState> {
+    Router::new()
+        .route("/api/echo", get(query::echo))
+        .route("/api/status/buildinfo", get(query::buildinfo))
+        .route("/api/traces/{id}", get(query::trace_v1))
+        .route("/api/v2/traces/{id}", get(query::trace_v2))
+        .route_layer(
+            ServiceBuilder::new()
+                // Timeout: a unary request has a bounded answer time.
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    state.config.request_timeout,
+                ))
+                // Tenant: from headers only, before anything else is read.
+                .layer(from_fn_with_state(Flavor::Query, extract_tenant)),
+        )
+}
+
+/// OTLP/HTTP receive endpoints.
+fn otlp_http_routes(state: &GatewayState) -> Router<GatewayState> {
+    Router::new()
+        .route("/v1/traces", post(otlp_http::export))
+        .route("/otlp/v1/traces", post(otlp_http::export))
+        .route_layer(
+            ServiceBuilder::new()
+                // Timeout: a unary request has a bounded answer time (slow senders included).
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    state.config.request_timeout,
+                ))
+                // Tenant: from headers only, before any body byte is read.
+                .layer(from_fn_with_state(Flavor::OtlpHttp, extract_tenant))
+                // Body limit + decompression: the cap applies to the decompressed size.
+                .layer(from_fn_with_state(state.clone(), limit_and_decompress)),
+        )
+}
+
+/// OTLP gRPC `TraceService/Export`. No whole-request timeout: gRPC deadlines are the client's.
+fn grpc_routes(state: &GatewayState) -> Router<GatewayState> {
+    Router::new().route_service(
+        EXPORT_PATH,
+        ServiceBuilder::new()
+            // Tenant: from metadata (headers) only, before the message is read.
+            .layer(from_fn_with_state(Flavor::Grpc, extract_tenant))
+            // Message limit + decompression: inside the service (tonic's decoder, with
+            // `max_decoding_message_size` = `max_request_bytes` on the decompressed size).
+            .service(ExportService {
+                state: state.clone(),
+            }),
+    )
+}

@@ -1,0 +1,323 @@
+//! [`Pipeline`]: the distributor, the ingester and the querier behind the model's ports.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use prometheus_client::registry::Registry;
+use sextant_model::{
+    DiscardReason, IngestSink, Payload, PushOutcome, ReadinessProbe, TenantDirectory, TenantId,
+    TimeRange, TraceId, TraceLookup, TraceReader,
+};
+use sextant_store::{ReplayStats, Wal, WalMetrics};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{IngesterConfig, PipelineConfig};
+use crate::distributor::{self, Admission};
+use crate::error::{Error, Result};
+use crate::ingester::{Admitted, Ingester};
+use crate::metrics::Metrics;
+use crate::querier;
+
+/// The ingest and read path of one process: spans in, durable, readable by id.
+pub struct Pipeline {
+    config: IngesterConfig,
+    tenants: Arc<dyn TenantDirectory>,
+    wal: Arc<Wal>,
+    replay_stats: ReplayStats,
+    ingester: Arc<Ingester>,
+    admission: Arc<Admission>,
+    metrics: Metrics,
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("config", &self.config)
+            .field("memory_bytes", &self.ingester.memory_bytes())
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Opens the WAL (`config.wal`; the server sets `wal.dir`), replays it into memory and counts
+    /// the results in metrics. A record that fails to decode is counted and skipped.
+    pub fn open(
+        config: PipelineConfig,
+        tenants: Arc<dyn TenantDirectory>,
+        registry: &mut Registry,
+    ) -> Result<Arc<Pipeline>> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(Error::Config(problems));
+        }
+        let metrics = Metrics::register(registry);
+        let wal_metrics = WalMetrics::register(registry);
+        let ingester = Ingester::new(
+            config.ingester.max_live_bytes,
+            config.ingester.retry_after,
+            metrics.clone(),
+        );
+        let started = Instant::now();
+        let (wal, replay_stats) = {
+            let ingester = &ingester;
+            let metrics = &metrics;
+            Wal::open(config.wal, wal_metrics, |position, data| {
+                metrics.replay_records.inc();
+                match ingester.replay(position, data) {
+                    Ok(spans) => {
+                        metrics.replay_spans.inc_by(spans);
+                    }
+                    Err(error) => {
+                        metrics.replay_failed_records.inc();
+                        tracing::warn!(
+                            segment = position.segment,
+                            offset = position.offset,
+                            %error,
+                            "skipping undecodable wal record"
+                        );
+                    }
+                }
+            })?
+        };
+        tracing::info!(
+            records = replay_stats.records,
+            bytes = replay_stats.bytes,
+            corrupt_regions = replay_stats.corrupt_regions,
+            memory_bytes = ingester.memory_bytes(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "wal replayed"
+        );
+        let admission = Admission::new(
+            config.ingester.max_inflight_bytes,
+            config.ingester.retry_after,
+            metrics.clone(),
+        );
+        Ok(Arc::new(Pipeline {
+            config: config.ingester,
+            tenants,
+            wal: Arc::new(wal),
+            replay_stats,
+            ingester,
+            admission,
+            metrics,
+            closed: AtomicBool::new(false),
+        }))
+    }
+
+    /// What the WAL replay found at open.
+    pub fn replay_stats(&self) -> &ReplayStats {
+        &self.replay_stats
+    }
+
+    /// Background work until `shutdown` is cancelled: completes idle and old traces every
+    /// `sweep_interval`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        // A zero interval would make tokio panic; a millisecond is the finest that makes sense.
+        let period = self
+            .config
+            .sweep_interval
+            .max(std::time::Duration::from_millis(1));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    let n = self.ingester.sweep(
+                        Instant::now(),
+                        self.config.trace_idle,
+                        self.config.trace_max_live,
+                    );
+                    if n > 0 {
+                        tracing::debug!(traces = n, "completed traces");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fsyncs and closes the WAL; later pushes fail with `Unavailable`.
+    pub async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        self.wal.close().await?;
+        Ok(())
+    }
+
+    async fn push_inner(&self, tenant: &TenantId, payload: Payload) -> Result<PushOutcome> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed {
+                retry_after: self.config.retry_after,
+            });
+        }
+        if self.wal.is_over_cap() {
+            // Refuse before decoding: the append would be refused anyway.
+            return Err(Error::Overloaded {
+                message: format!(
+                    "write-ahead log full: {} bytes on disk, cap {} bytes",
+                    self.wal.disk_bytes(),
+                    self.wal.max_bytes()
+                ),
+                retry_after: self.config.retry_after,
+            });
+        }
+        let size = payload.body.len() as u64;
+        let _inflight = self.admission.reserve(size)?;
+        let limits = self.tenants.limits(tenant);
+        let ingester = Arc::clone(&self.ingester);
+        let metrics = self.metrics.clone();
+        let owner = tenant.clone();
+        let (checked, admitted) = tokio::task::spawn_blocking(move || {
+            let prepared = distributor::prepare(&payload, limits.max_attribute_bytes)?;
+            metrics.received(&owner, prepared.checked.received, size);
+            metrics.truncated(&owner, prepared.checked.truncated);
+            for (reason, n) in prepared.checked.rejections() {
+                metrics.discarded(&owner, reason, n);
+            }
+            let admitted = ingester.admit(&owner, &limits, prepared.batches);
+            Ok::<_, Error>((prepared.checked, admitted))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("decode task failed: {e}")))??;
+        let admitted = match admitted {
+            Ok(a) => a,
+            Err(e) => {
+                let spans = checked.received - checked.invalid_trace_id - checked.invalid_span_id;
+                self.metrics
+                    .discarded(tenant, DiscardReason::Unavailable, spans);
+                return Err(e);
+            }
+        };
+        for (reason, n) in &admitted.rejected {
+            self.metrics.discarded(tenant, *reason, *n);
+        }
+        let mut rejections: Vec<(DiscardReason, u64)> = checked.rejections().to_vec();
+        rejections.extend(admitted.rejected.iter().copied());
+        let outcome = outcome(admitted.accepted_spans, &rejections);
+        if admitted.traces.is_empty() {
+            return Ok(outcome);
+        }
+        // Append and commit in a task of their own: a client that goes away mid-append must not
+        // leave a record in the WAL that memory (and so reads) never learn of.
+        let wal = Arc::clone(&self.wal);
+        let ingester = Arc::clone(&self.ingester);
+        let owner = tenant.clone();
+        let Admitted {
+            record,
+            traces,
+            accepted_spans,
+            reservation,
+            ..
+        } = admitted;
+        let appended = tokio::spawn(async move {
+            let position = wal.append(record).await?;
+            ingester.commit(&owner, traces, position, reservation);
+            Ok::<_, Error>(())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("append task failed: {e}")))
+        .and_then(|r| r);
+        if let Err(e) = appended {
+            self.metrics
+                .discarded(tenant, DiscardReason::Unavailable, accepted_spans);
+            return Err(e);
+        }
+        Ok(outcome)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn ingester(&self) -> &Ingester {
+        &self.ingester
+    }
+}
+
+/// The answer to a push: accepted count, and why the rest were rejected, e.g.
+/// "2 spans rejected: 1 invalid trace id, 1 invalid span id".
+fn outcome(accepted: u64, rejections: &[(DiscardReason, u64)]) -> PushOutcome {
+    let rejected: u64 = rejections.iter().map(|(_, n)| n).sum();
+    let message = if rejected == 0 {
+        String::new()
+    } else {
+        let parts: Vec<String> = rejections
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{n} {}", r.as_str().replace('_', " ")))
+            .collect();
+        let noun = if rejected == 1 { "span" } else { "spans" };
+        format!("{rejected} {noun} rejected: {}", parts.join(", "))
+    };
+    PushOutcome {
+        accepted_spans: accepted,
+        rejected_spans: rejected,
+        message,
+    }
+}
+
+#[async_trait]
+impl IngestSink for Pipeline {
+    async fn push(
+        &self,
+        tenant: &TenantId,
+        payload: Payload,
+    ) -> sextant_model::Result<PushOutcome> {
+        let started = Instant::now();
+        let result = self.push_inner(tenant, payload).await;
+        self.metrics
+            .push_duration
+            .observe(started.elapsed().as_secs_f64());
+        match &result {
+            Err(error) if error.kind() == sextant_model::ErrorKind::Internal => {
+                tracing::error!(tenant = %tenant, %error, "push failed");
+            }
+            Err(error) => tracing::debug!(tenant = %tenant, %error, "push refused"),
+            Ok(_) => {}
+        }
+        Ok(result?)
+    }
+}
+
+#[async_trait]
+impl TraceReader for Pipeline {
+    async fn trace_by_id(
+        &self,
+        tenant: &TenantId,
+        id: TraceId,
+        range: Option<TimeRange>,
+    ) -> sextant_model::Result<Option<TraceLookup>> {
+        let segments = self.ingester.segments(tenant, &id, range);
+        if segments.is_empty() {
+            return Ok(None);
+        }
+        // Small traces merge inline; large ones off the executor.
+        let total: usize = segments.iter().map(bytes::Bytes::len).sum();
+        if total < 256 * 1024 {
+            return Ok(querier::merge(segments));
+        }
+        tokio::task::spawn_blocking(move || querier::merge(segments))
+            .await
+            .map_err(|e| Error::Internal(format!("merge task failed: {e}")).into())
+    }
+}
+
+impl ReadinessProbe for Pipeline {
+    fn readiness(&self) -> std::result::Result<(), String> {
+        if let Some(failure) = self.wal.failure() {
+            return Err(format!("wal failed and refuses appends: {failure}"));
+        }
+        if self.wal.is_over_cap() {
+            return Err(format!(
+                "wal is over its byte cap: {} bytes on disk, cap {} bytes",
+                self.wal.disk_bytes(),
+                self.wal.max_bytes()
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
