@@ -383,7 +383,10 @@ pub fn wal_segments(data_dir: &Path) -> Vec<PathBuf> {
         .filter(|p| p.is_file())
         .collect();
     // Prefer `*.wal` files when the WAL keeps other files (locks, checkpoints) beside them.
-    if files.iter().any(|p| p.extension().is_some_and(|e| e == "wal")) {
+    if files
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "wal"))
+    {
         files.retain(|p| p.extension().is_some_and(|e| e == "wal"));
     }
     files.sort();

@@ -251,3 +251,61 @@ pub fn assert_same_spans(what: &str, want: &BTreeMap<SpanKey, FlatSpan>, got: &T
         "{what}: unexpected spans in the read-back trace: {extra:?}"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (Vec<u8>, TracesData) {
+        let (trace_id, spans) = trace(3);
+        (trace_id, request("svc", spans))
+    }
+
+    #[test]
+    fn same_spans_in_other_groups_compare_equal() {
+        let (trace_id, data) = sample();
+        let want = spans_of(&flatten(&data), &trace_id);
+        // The same spans split over two resource groups, attributes reordered.
+        let mut spans = data.resource_spans[0].scope_spans[0].spans.clone();
+        spans[0].attributes.reverse();
+        let last = spans.pop().expect("three spans");
+        let regrouped = TracesData {
+            resource_spans: vec![
+                resource_spans("svc", spans),
+                resource_spans("svc", vec![last]),
+            ],
+        };
+        assert_same_spans("regrouped", &want, &regrouped);
+    }
+
+    #[test]
+    #[should_panic(expected = "differs")]
+    fn a_changed_event_attribute_is_caught() {
+        let (trace_id, data) = sample();
+        let want = spans_of(&flatten(&data), &trace_id);
+        let mut got = data.clone();
+        got.resource_spans[0].scope_spans[0].spans[1].events[0].attributes[0] =
+            attr_str("key", "other");
+        assert_same_spans("changed", &want, &got);
+    }
+
+    #[test]
+    #[should_panic(expected = "missing")]
+    fn a_missing_span_is_caught() {
+        let (trace_id, data) = sample();
+        let want = spans_of(&flatten(&data), &trace_id);
+        let mut got = data.clone();
+        got.resource_spans[0].scope_spans[0].spans.pop();
+        assert_same_spans("missing", &want, &got);
+    }
+
+    #[test]
+    #[should_panic(expected = "differs")]
+    fn a_changed_resource_is_caught() {
+        let (trace_id, data) = sample();
+        let want = spans_of(&flatten(&data), &trace_id);
+        let mut got = data.clone();
+        got.resource_spans[0].schema_url = "x".into();
+        assert_same_spans("resource", &want, &got);
+    }
+}

@@ -151,8 +151,8 @@ async fn kill9_under_load_loses_nothing_acknowledged() {
     let load = Load::start(&server).await;
     wait_until(
         Duration::from_secs(20),
-        "50 acknowledged traces",
-        async || load.acked_count() >= 50,
+        "150 acknowledged traces",
+        async || load.acked_count() >= 150,
     )
     .await;
     server.kill9().await;
@@ -168,8 +168,8 @@ async fn sigterm_under_load_exits_0_and_loses_nothing_acknowledged() {
     let load = Load::start(&server).await;
     wait_until(
         Duration::from_secs(20),
-        "50 acknowledged traces",
-        async || load.acked_count() >= 50,
+        "150 acknowledged traces",
+        async || load.acked_count() >= 150,
     )
     .await;
     let status = server.sigterm().await;
