@@ -37,6 +37,23 @@ fn valid_request() -> (Vec<u8>, TracesData) {
     (trace_id, request("bad-input", spans))
 }
 
+fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `google.rpc.Status` (code = 1, message = 2; details left out).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
 async fn body_text(resp: reqwest::Response) -> String {
     let status = resp.status();
     format!("{status} {}", resp.text().await.unwrap_or_default())
@@ -110,6 +127,33 @@ async fn http_ingest_rejects_bad_requests_with_the_right_status() {
             let got = resp.status().as_u16();
             assert_eq!(got, want, "POST {url} {what}: {}", body_text(resp).await);
         }
+        // Error bodies are `google.rpc.Status` in the request's encoding (DESIGN §4).
+        let resp = post_otlp(c, &url, None, PROTO, None, body[..body.len() / 2].to_vec()).await;
+        assert_eq!(
+            content_type(&resp),
+            PROTO,
+            "400 to a protobuf request: content type"
+        );
+        let status = RpcStatus::decode(resp.bytes().await.expect("body"))
+            .expect("400 body to a protobuf request is a google.rpc.Status");
+        assert!(
+            status.code != 0 && !status.message.is_empty(),
+            "400 status body: {status:?}"
+        );
+        let resp = post_otlp(c, &url, None, JSON, None, b"{".to_vec()).await;
+        assert!(
+            content_type(&resp).starts_with(JSON),
+            "400 to a JSON request: content type"
+        );
+        let status: serde_json::Value = resp
+            .json()
+            .await
+            .expect("400 body to a JSON request is JSON");
+        assert!(
+            status["message"].is_string(),
+            "400 JSON status body without a message: {status}"
+        );
+
         for method in [
             reqwest::Method::GET,
             reqwest::Method::PUT,
@@ -137,6 +181,32 @@ async fn http_ingest_rejects_bad_requests_with_the_right_status() {
                 body_text(resp).await
             );
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_rejects_a_message_over_the_limit() {
+    let server = small_limit_server().await;
+    for addr in [server.addrs().otlp_grpc, server.addrs().http] {
+        let mut grpc = OtlpGrpc::connect(addr).await;
+        let (_, mut spans) = trace(1);
+        spans[0]
+            .attributes
+            .push(kv("big", Value::BytesValue(vec![7; SMALL_LIMIT + 1024])));
+        let err = grpc
+            .export(Some("grpc-limit"), request("big", spans))
+            .await
+            .expect_err("gRPC message over max_request_bytes accepted");
+        assert_eq!(
+            err.code(),
+            tonic::Code::InvalidArgument,
+            "gRPC {addr}: oversize message: {err:?}"
+        );
+        // The connection stays usable for the next, valid request.
+        let (_, data) = valid_request();
+        grpc.export(Some("grpc-limit"), data)
+            .await
+            .unwrap_or_else(|s| panic!("gRPC {addr}: valid request after an oversize one: {s:?}"));
     }
 }
 
@@ -422,6 +492,53 @@ async fn read_api_and_public_endpoints() {
         "GET {url} with an invalid tenant: {}",
         body_text(resp).await
     );
+
+    // Tempo's ID forms: upper case, and leading zero bytes left out; `start`/`end` in seconds.
+    let (_, mut spans) = trace(1);
+    let mut short_id = vec![0u8; 8];
+    short_id.extend(&spans[0].trace_id[8..]);
+    spans[0].trace_id = short_id.clone();
+    let resp = post_otlp(
+        c,
+        &format!("{}/v1/traces", server.otlp_http_url()),
+        Some("reader"),
+        PROTO,
+        None,
+        request("ids", spans).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "trace with a short ID");
+    let now = sextant_tests::now_nanos() / 1_000_000_000;
+    let short_hex = hex::encode(&short_id[8..])
+        .trim_start_matches('0')
+        .to_owned();
+    let forms = [
+        (hex::encode_upper(&short_id), String::new(), 200),
+        (short_hex.clone(), String::new(), 200),
+        (
+            hex::encode(&short_id),
+            format!("?start={}&end={}", now - 60, now + 60),
+            200,
+        ),
+        (
+            hex::encode(&short_id),
+            format!("?start={}&end={}", now + 60, now - 60),
+            400,
+        ),
+        (hex::encode(&short_id), "?start=abc&end=5".to_owned(), 400),
+    ];
+    for (id, query, want) in forms {
+        for path in ["/api/traces/", "/api/v2/traces/"] {
+            let url = format!("{http}{path}{id}{query}");
+            let resp = c
+                .get(&url)
+                .header(TENANT_HEADER, "reader")
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(resp.status(), want, "GET {url}: {}", body_text(resp).await);
+        }
+    }
 
     // Echo and build info.
     let resp = c
