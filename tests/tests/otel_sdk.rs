@@ -190,3 +190,47 @@ async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
     assert_all_readable(&server, Some(tenant), &tenanted, "after restart").await;
     assert_all_readable(&server, None, &anonymous, "after restart, no tenant header").await;
 }
+
+/// One trace split over requests on different transports, one request sent twice: every read
+/// returns each span once, live and after a restart (WAL replay of the duplicate record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_split_over_requests_and_resent_reads_back_merged_once() {
+    let mut server = Sextant::start(Options::new()).await;
+    let tenant = "merge-test";
+    let (trace_id, spans) = sextant_tests::trace(6);
+    let first = sextant_tests::request("front", spans[..3].to_vec());
+    let second = sextant_tests::request("back", spans[3..].to_vec());
+    let mut want = flatten(&first);
+    want.extend(flatten(&second));
+
+    let url = format!("{}/v1/traces", server.otlp_http_url());
+    for _ in 0..2 {
+        let resp = sextant_tests::post_otlp(
+            server.client(),
+            &url,
+            Some(tenant),
+            "application/x-protobuf",
+            None,
+            prost::Message::encode_to_vec(&first),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "first half over HTTP");
+    }
+    let mut grpc = sextant_tests::OtlpGrpc::connect(server.addrs().otlp_grpc).await;
+    grpc.export(Some(tenant), second)
+        .await
+        .unwrap_or_else(|s| panic!("second half over gRPC: {s:?}"));
+
+    for when in ["live", "after restart"] {
+        if when == "after restart" {
+            server.restart().await;
+        }
+        for api in ReadApi::ALL {
+            let got = server
+                .read_trace(api, Some(tenant), &trace_id)
+                .await
+                .unwrap_or_else(|| panic!("{when}: merged trace not found via {api:?}"));
+            assert_same_spans(&format!("{when}: merged trace via {api:?}"), &want, &got);
+        }
+    }
+}
