@@ -53,6 +53,11 @@ impl Transport {
     }
 }
 
+/// Concurrent senders, one per transport.
+const TASKS: usize = 4;
+/// Upper bound on each sender's requests, so that a test cannot run away.
+const REQUESTS_PER_TASK: usize = 300;
+
 /// Several tasks sending 3-span traces until `stop` (or a bounded count), recording what was
 /// acknowledged.
 struct Load {
@@ -64,7 +69,7 @@ struct Load {
 impl Load {
     async fn start(server: &Sextant) -> Self {
         let client = server.client().clone();
-        let transports = vec![
+        let transports: [Transport; TASKS] = [
             Transport::Http(
                 client.clone(),
                 format!("{}/v1/traces", server.otlp_http_url()),
@@ -83,7 +88,7 @@ impl Load {
                 let acked = acked.clone();
                 let tenant = if i % 2 == 0 { "load-a" } else { "load-b" };
                 tokio::spawn(async move {
-                    for _ in 0..200 {
+                    for _ in 0..REQUESTS_PER_TASK {
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
@@ -108,15 +113,21 @@ impl Load {
         self.acked.lock().expect("acked lock").len()
     }
 
+    /// Stop the load (after the server went away) and return what was acknowledged.
     async fn finish(self) -> Vec<Acked> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.tasks {
             t.await.expect("load task");
         }
-        Arc::try_unwrap(self.acked)
+        let acked = Arc::try_unwrap(self.acked)
             .expect("tasks done")
             .into_inner()
-            .expect("acked lock")
+            .expect("acked lock");
+        assert!(
+            acked.len() < TASKS * REQUESTS_PER_TASK,
+            "the load finished before the server was stopped; raise REQUESTS_PER_TASK"
+        );
+        acked
     }
 }
 
