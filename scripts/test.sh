@@ -72,6 +72,16 @@ wait_for() {
     done
 }
 
+# Shape of a service starter (later issues add Postgres, Prometheus, moto, NATS, Chromium):
+#   start_nats() {
+#       command -v nats-server >/dev/null || apt_install nats-server
+#       local dir port; dir="$(tmp_dir nats)"; port="$(free_port)"
+#       start_bg nats nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir"
+#       wait_for 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || die "nats did not start"
+#       export SEXTANT_TEST_NATS_URL="nats://127.0.0.1:$port"
+#   }
+# and a call in main() before run_tests.
+
 # ---------------------------------------------------------------------------------------------
 # System packages: install with apt when root and something is missing.
 APT_UPDATED=0

@@ -7,6 +7,10 @@
 //! trace-by-ID reads ([`ReadApi`]) decoded by an independent reader of Tempo's JSON dialect,
 //! span builders, a span-by-span comparison ([`assert_same_spans`]), and a runner for the
 //! Python OpenTelemetry clients in `tests/python/`. It never mocks the server.
+//!
+//! Environment: `SEXTANT_BIN` (the binary), `SEXTANT_TEST_PYTHON` (a Python with
+//! `tests/python/requirements.txt`, default `<root>/.venv/bin/python`), both set by
+//! `./scripts/test.sh`; `SEXTANT_TEST_ECHO=1` copies the binary's stderr to the test output.
 
 mod client;
 mod json;
