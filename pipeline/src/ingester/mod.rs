@@ -27,7 +27,8 @@ use sextant_store::WalPosition;
 use crate::distributor::TraceBatch;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use live::{Segment, TenantTraces, TraceEntry};
+pub(crate) use live::TraceEntry;
+use live::{Segment, TenantTraces};
 use record::RecordTrace;
 
 /// Live and completed traces of every tenant.
@@ -240,6 +241,65 @@ impl Ingester {
             }
         }
         total
+    }
+
+    /// Takes, per tenant whose completed set is due (or every tenant with completed traces when
+    /// `force`, as at shutdown), up to about `max_bytes` of completed traces for a block. They
+    /// stay readable until [`Ingester::flushed`] or go back with [`Ingester::flush_failed`].
+    pub(crate) fn take_blocks(
+        &self,
+        now: Instant,
+        max_bytes: u64,
+        max_age: Duration,
+        force: bool,
+    ) -> Vec<(TenantId, Vec<(TraceId, TraceEntry)>)> {
+        let tenants: Vec<(TenantId, Arc<Mutex<TenantTraces>>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(id, t)| (id.clone(), Arc::clone(t)))
+            .collect();
+        let mut blocks = Vec::new();
+        for (id, state) in tenants {
+            let mut state = state.lock();
+            let due = if force {
+                !state.completed.is_empty()
+            } else {
+                state.block_due(now, max_bytes, max_age)
+            };
+            if due {
+                blocks.push((id, state.take_for_block(max_bytes)));
+            }
+        }
+        blocks
+    }
+
+    /// The block holding these traces is registered: drop them from memory.
+    pub(crate) fn flushed(&self, tenant: &TenantId, ids: &[TraceId]) {
+        if let Some(state) = self.existing_tenant(tenant) {
+            let mut state = state.lock();
+            let freed = state.flushed(ids);
+            self.metrics
+                .set_trace_counts(tenant, state.live.len(), state.completed.len());
+            drop(state);
+            self.release_memory(freed);
+        }
+    }
+
+    /// The block could not be written or registered: the traces wait for the next attempt.
+    pub(crate) fn flush_failed(&self, tenant: &TenantId, ids: &[TraceId]) {
+        if let Some(state) = self.existing_tenant(tenant) {
+            state.lock().flush_failed(ids);
+        }
+    }
+
+    /// The earliest WAL position still needed by a trace in memory, over every tenant.
+    pub(crate) fn min_position(&self) -> Option<WalPosition> {
+        self.tenants
+            .read()
+            .values()
+            .filter_map(|t| t.lock().min_position())
+            .min()
     }
 
     /// The protobuf segments held for a trace, overlapping `range` when given.
