@@ -22,7 +22,9 @@ pub struct Harness {
 
 impl std::fmt::Debug for Harness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Harness").field("clock", &self.clock).finish_non_exhaustive()
+        f.debug_struct("Harness")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +123,10 @@ pub async fn register_is_idempotent(h: &Harness) {
         .swap(&t, &["b1".to_owned()], vec![block(&t, "m1", 10, 20)])
         .await
         .expect("swap");
-    h.catalog.register(b).await.expect("register retired block again");
+    h.catalog
+        .register(b)
+        .await
+        .expect("register retired block again");
     assert_eq!(ids(h, &t, 0, 100).await, ["m1"]);
 }
 
@@ -167,13 +172,25 @@ pub async fn register_refuses_out_of_range_values(h: &Harness) {
 pub async fn tenants_are_isolated(h: &Harness) {
     let a = tenant("tenant-a");
     let b = tenant("tenant-b");
-    h.catalog.register(block(&a, "same", 10, 20)).await.expect("a");
+    h.catalog
+        .register(block(&a, "same", 10, 20))
+        .await
+        .expect("a");
     // The same block ID in another tenant is another block, even with other contents.
-    h.catalog.register(block(&b, "same", 15, 40)).await.expect("b");
-    h.catalog.register(block(&b, "only-b", 10, 20)).await.expect("b");
+    h.catalog
+        .register(block(&b, "same", 15, 40))
+        .await
+        .expect("b");
+    h.catalog
+        .register(block(&b, "only-b", 10, 20))
+        .await
+        .expect("b");
     assert_eq!(ids(h, &a, 0, 100).await, ["same"]);
     assert_eq!(ids(h, &b, 0, 100).await, ["only-b", "same"]);
-    assert_eq!(ids(h, &tenant("tenant-c"), 0, 100).await, Vec::<String>::new());
+    assert_eq!(
+        ids(h, &tenant("tenant-c"), 0, 100).await,
+        Vec::<String>::new()
+    );
     // A swap cannot touch another tenant's block.
     let r = h
         .catalog
@@ -193,7 +210,10 @@ pub async fn tenants_are_isolated(h: &Harness) {
 pub async fn swap_replaces_inputs_with_outputs(h: &Harness) {
     let t = tenant("tenant-a");
     for (id, s, e) in [("i1", 0, 10), ("i2", 5, 20), ("keep", 0, 30)] {
-        h.catalog.register(block(&t, id, s, e)).await.expect("register");
+        h.catalog
+            .register(block(&t, id, s, e))
+            .await
+            .expect("register");
     }
     let mut out = block(&t, "o1", 0, 20);
     out.compaction_level = 1;
@@ -229,7 +249,10 @@ pub async fn swap_replaces_inputs_with_outputs(h: &Harness) {
 pub async fn failed_swap_changes_nothing(h: &Harness) {
     let t = tenant("tenant-a");
     for (id, s, e) in [("i1", 0, 10), ("i2", 5, 20), ("x", 50, 60)] {
-        h.catalog.register(block(&t, id, s, e)).await.expect("register");
+        h.catalog
+            .register(block(&t, id, s, e))
+            .await
+            .expect("register");
     }
     let before = ids(h, &t, 0, 100).await;
     // An input that does not exist, listed after live ones.
@@ -270,7 +293,11 @@ pub async fn failed_swap_changes_nothing(h: &Harness) {
     assert_eq!(ids(h, &t, 0, 100).await, before);
     // The same swap without the problems succeeds afterwards.
     h.catalog
-        .swap(&t, &["i1".to_owned(), "i2".to_owned()], vec![block(&t, "o1", 0, 20)])
+        .swap(
+            &t,
+            &["i1".to_owned(), "i2".to_owned()],
+            vec![block(&t, "o1", 0, 20)],
+        )
         .await
         .expect("swap");
     assert_eq!(ids(h, &t, 0, 100).await, ["o1", "x"]);
@@ -309,7 +336,10 @@ pub async fn concurrent_registrations(h: &Harness) {
 pub async fn concurrent_swaps_of_the_same_inputs(h: &Harness) {
     let t = tenant("tenant-a");
     for id in ["i1", "i2"] {
-        h.catalog.register(block(&t, id, 0, 10)).await.expect("register");
+        h.catalog
+            .register(block(&t, id, 0, 10))
+            .await
+            .expect("register");
     }
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..4 {
@@ -364,7 +394,10 @@ pub async fn lease_is_exclusive_until_expiry(h: &Harness) {
     assert_eq!(r.expect("acquire"), None, "renewed lease still held");
     // Expiry is inclusive: at exactly the expiry time the lease is free.
     h.clock.advance(Duration::from_secs(1));
-    assert!(!h.lease.renew(&a, ttl).await.expect("renew"), "expired lease renewed");
+    assert!(
+        !h.lease.renew(&a, ttl).await.expect("renew"),
+        "expired lease renewed"
+    );
     let b = h
         .lease
         .acquire("compact/tenant-a", "worker-2", ttl)
@@ -400,7 +433,10 @@ pub async fn lease_tokens_fence_stale_holders(h: &Harness) {
         .expect("expired");
     // The old holder can neither renew nor release the new holder's lease.
     assert!(!h.lease.renew(&old, ttl).await.expect("renew"));
-    h.lease.release(&old).await.expect("stale release is a no-op");
+    h.lease
+        .release(&old)
+        .await
+        .expect("stale release is a no-op");
     let r = h.lease.acquire("retention/tenant-a", "worker-3", ttl).await;
     assert_eq!(r.expect("acquire"), None, "stale release freed the lease");
     // A forged guard with the right token but another holder is refused as well.

@@ -50,11 +50,7 @@ impl Error {
     /// How the failure is classified across the system.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Open { source, .. } => match classify(source) {
-                ErrorKind::Internal => ErrorKind::Unavailable,
-                kind => kind,
-            },
-            Error::Database { source, .. } => classify(source),
+            Error::Open { source, .. } | Error::Database { source, .. } => classify(source),
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Invalid(_) => ErrorKind::BadRequest,
             Error::SchemaTooNew { .. } | Error::MigrationChanged { .. } | Error::Corrupt(_) => {
@@ -83,7 +79,12 @@ fn classify(error: &sqlx::Error) -> ErrorKind {
                 _ => {}
             }
             let code = db.code().unwrap_or_default();
-            if is_transient_code(&code) {
+            let transient = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                code.parse().is_ok_and(sqlite_transient)
+            } else {
+                postgres_transient(&code)
+            };
+            if transient {
                 ErrorKind::Unavailable
             } else {
                 ErrorKind::Internal
@@ -93,16 +94,16 @@ fn classify(error: &sqlx::Error) -> ErrorKind {
     }
 }
 
-/// Error codes after which a retry can succeed. SQLite reports numeric (extended) codes, whose
-/// low byte is the primary code; Postgres reports SQLSTATEs.
-fn is_transient_code(code: &str) -> bool {
-    if let Ok(n) = code.parse::<i64>() {
-        // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_IOERR 10, SQLITE_FULL 13, SQLITE_CANTOPEN 14,
-        // SQLITE_PROTOCOL 15.
-        return matches!(n & 0xff, 5 | 6 | 10 | 13 | 14 | 15);
-    }
-    // Serialization failure, deadlock, connection exceptions, insufficient resources,
-    // operator intervention (shutdown), lock not available.
+/// SQLite (extended) result codes after which a retry can succeed; the low byte is the
+/// primary code: SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_IOERR 10, SQLITE_FULL 13,
+/// SQLITE_CANTOPEN 14, SQLITE_PROTOCOL 15.
+fn sqlite_transient(code: i64) -> bool {
+    matches!(code & 0xff, 5 | 6 | 10 | 13 | 14 | 15)
+}
+
+/// Postgres SQLSTATEs after which a retry can succeed: serialization failure, deadlock, lock
+/// not available, connection exceptions, insufficient resources, operator intervention.
+fn postgres_transient(code: &str) -> bool {
     code == "40001"
         || code == "40P01"
         || code == "55P03"
@@ -131,14 +132,15 @@ mod tests {
 
     #[test]
     fn transient_codes() {
-        assert!(is_transient_code("5"));
-        assert!(is_transient_code("517")); // SQLITE_BUSY_SNAPSHOT
-        assert!(is_transient_code("6"));
-        assert!(!is_transient_code("11")); // SQLITE_CORRUPT
-        assert!(!is_transient_code("26")); // SQLITE_NOTADB
-        assert!(is_transient_code("40001"));
-        assert!(is_transient_code("08006"));
-        assert!(!is_transient_code("42601"));
+        assert!(sqlite_transient(5));
+        assert!(sqlite_transient(517)); // SQLITE_BUSY_SNAPSHOT
+        assert!(sqlite_transient(6));
+        assert!(!sqlite_transient(11)); // SQLITE_CORRUPT
+        assert!(!sqlite_transient(26)); // SQLITE_NOTADB
+        assert!(!sqlite_transient(2067)); // SQLITE_CONSTRAINT_UNIQUE
+        assert!(postgres_transient("40001"));
+        assert!(postgres_transient("08006"));
+        assert!(!postgres_transient("42601"));
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub(crate) const SQLITE: &[Migration] = &[Migration {
 }];
 
 /// The Postgres migrations, in order (applied by the Postgres store once it exists).
-#[cfg_attr(not(test), expect(dead_code, reason = "the postgres store comes with the tenancy issue"))]
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the postgres store comes with the tenancy issue")
+)]
 pub(crate) const POSTGRES: &[Migration] = &[Migration {
     version: 1,
     description: "block catalog",

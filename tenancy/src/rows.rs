@@ -24,18 +24,7 @@ pub(crate) struct BlockRow {
 }
 
 /// The columns of `blocks` in [`BlockRow`] order, for `SELECT`s.
-pub(crate) type BlockTuple = (
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    String,
-);
+pub(crate) type BlockTuple = (String, String, i64, i64, i64, i64, i64, i64, i64, String);
 
 pub(crate) const LIVE: &str = "live";
 pub(crate) const RETIRED: &str = "retired";

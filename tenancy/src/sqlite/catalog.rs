@@ -7,9 +7,9 @@ use sextant_model::{BlockCatalog, BlockMeta, BlockState, TenantId, TimeRange};
 use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 
 use super::SqliteStore;
+use crate::TenantStats;
 use crate::error::{Error, Result};
 use crate::rows::{BlockRow, BlockTuple, LIVE, RETIRED, clamp_to_db};
-use crate::TenantStats;
 
 const SELECT_BLOCKS: &str = include_str!("select_blocks.sql");
 
@@ -26,7 +26,9 @@ impl SqliteStore {
             }
             None => {
                 let sql = format!("{SELECT_BLOCKS} ORDER BY tenant, start_ns, block_id");
-                sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&self.pool).await
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await
             }
         }
         .map_err(Error::db("list blocks"))?;
@@ -55,9 +57,7 @@ impl SqliteStore {
                 .await
                 .map_err(Error::db("list tenants"))?;
         rows.into_iter()
-            .map(|(t,)| {
-                TenantId::new(&t).map_err(|e| Error::Corrupt(format!("tenant {t:?}: {e}")))
-            })
+            .map(|(t,)| TenantId::new(&t).map_err(|e| Error::Corrupt(format!("tenant {t:?}: {e}"))))
             .collect()
     }
 
@@ -98,7 +98,12 @@ impl SqliteStore {
         insert_or_check(&mut conn, row).await
     }
 
-    async fn swap_rows(&self, tenant: &TenantId, inputs: &[String], outputs: &[BlockRow]) -> Result<()> {
+    async fn swap_rows(
+        &self,
+        tenant: &TenantId,
+        inputs: &[String],
+        outputs: &[BlockRow],
+    ) -> Result<()> {
         let mut seen = HashSet::new();
         for id in inputs {
             if !seen.insert(id.as_str()) {
@@ -190,8 +195,8 @@ async fn insert_or_check(conn: &mut SqliteConnection, row: &BlockRow) -> Result<
         .fetch_optional(&mut *conn)
         .await
         .map_err(Error::db("read block"))?;
-    match existing {
-        Some(t) if BlockRow::from_tuple(t)?.same_block(row) => Ok(()),
+    match existing.map(BlockRow::from_tuple).transpose()? {
+        Some(existing) if existing.same_block(row) => Ok(()),
         // Removed between the insert and the read (a concurrent repair): let the caller retry.
         None => Err(Error::Conflict(format!(
             "block {} of tenant {} changed while being registered",

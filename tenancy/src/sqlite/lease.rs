@@ -11,7 +11,12 @@ use crate::error::{Error, Result};
 use crate::rows::{expiry_millis, unix_millis};
 
 impl SqliteStore {
-    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<LeaseGuard>> {
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<LeaseGuard>> {
         let now = (self.clock)();
         let token: Option<(i64,)> = sqlx::query_as(include_str!("acquire_lease.sql"))
             .bind(name)

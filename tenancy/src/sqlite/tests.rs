@@ -5,8 +5,8 @@ use std::time::Duration;
 use sextant_model::{BlockCatalog, BlockState, ErrorKind, Lease};
 
 use super::*;
-use crate::clock::ManualClock;
 use crate::TenantStats;
+use crate::clock::ManualClock;
 use crate::conformance::{Harness, block, tenant};
 
 fn harness(store: SqliteStore) -> Harness {
@@ -83,8 +83,14 @@ async fn data_survives_reopen() {
             .await
             .expect("open")
             .with_clock(clock.clock());
-        store.register(block(&t, "b1", 10, 20)).await.expect("register");
-        store.register(block(&t, "b2", 30, 40)).await.expect("register");
+        store
+            .register(block(&t, "b1", 10, 20))
+            .await
+            .expect("register");
+        store
+            .register(block(&t, "b2", 30, 40))
+            .await
+            .expect("register");
         store
             .swap(&t, &["b2".to_owned()], vec![block(&t, "m", 30, 40)])
             .await
@@ -115,9 +121,16 @@ async fn data_survives_reopen() {
         ]
     );
     // The lease is still held after the reopen, and tokens keep growing.
-    let r = store.acquire("compact/tenant-a", "w2", Duration::from_secs(60)).await;
+    let r = store
+        .acquire("compact/tenant-a", "w2", Duration::from_secs(60))
+        .await;
     assert_eq!(r.expect("acquire"), None);
-    assert!(store.renew(&guard, Duration::from_secs(60)).await.expect("renew"));
+    assert!(
+        store
+            .renew(&guard, Duration::from_secs(60))
+            .await
+            .expect("renew")
+    );
     let versions: Vec<(i64,)> = sqlx::query_as("SELECT version FROM sextant_migrations")
         .fetch_all(&store.pool)
         .await
@@ -130,14 +143,22 @@ async fn refuses_a_newer_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("catalog.db");
     let store = SqliteStore::open(&path).await.expect("open");
-    sqlx::query("INSERT INTO sextant_migrations (version, description, checksum) VALUES (99, 'future', 0)")
-        .execute(&store.pool)
-        .await
-        .expect("insert");
+    sqlx::query(
+        "INSERT INTO sextant_migrations (version, description, checksum) VALUES (99, 'future', 0)",
+    )
+    .execute(&store.pool)
+    .await
+    .expect("insert");
     store.close().await;
     let err = SqliteStore::open(&path).await.expect_err("newer schema");
     assert!(
-        matches!(err, Error::SchemaTooNew { found: 99, supported: 1 }),
+        matches!(
+            err,
+            Error::SchemaTooNew {
+                found: 99,
+                supported: 1
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("newer than this binary"), "{err}");
@@ -153,8 +174,13 @@ async fn refuses_an_edited_migration() {
         .await
         .expect("update");
     store.close().await;
-    let err = SqliteStore::open(&path).await.expect_err("edited migration");
-    assert!(matches!(err, Error::MigrationChanged { version: 1 }), "{err}");
+    let err = SqliteStore::open(&path)
+        .await
+        .expect_err("edited migration");
+    assert!(
+        matches!(err, Error::MigrationChanged { version: 1 }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -183,7 +209,10 @@ async fn repair_and_retention_helpers() {
         .swap(&a, &["a1".to_owned()], Vec::new())
         .await
         .expect("retire");
-    assert_eq!(store.tenants().await.expect("tenants"), [a.clone(), b.clone()]);
+    assert_eq!(
+        store.tenants().await.expect("tenants"),
+        [a.clone(), b.clone()]
+    );
     let all = store.list_blocks(None).await.expect("list");
     let names: Vec<_> = all
         .iter()
@@ -218,7 +247,10 @@ async fn repair_and_retention_helpers() {
     assert!(!store.remove(&b, "a2").await.expect("other tenant"));
     assert_eq!(store.list_blocks(Some(&a)).await.expect("list").len(), 1);
     // A removed block can be registered again (repair re-registering an orphan).
-    store.register(block(&a, "a1", 0, 10)).await.expect("re-register");
+    store
+        .register(block(&a, "a1", 0, 10))
+        .await
+        .expect("re-register");
     assert_eq!(store.list_blocks(Some(&a)).await.expect("list").len(), 2);
 }
 
@@ -231,12 +263,18 @@ async fn two_stores_on_one_file_share_it() {
     let two = Arc::new(SqliteStore::open(&path).await.expect("open two"));
     let t = tenant("tenant-a");
     let mut tasks = tokio::task::JoinSet::new();
-    for (n, store) in [one.clone(), two.clone(), one.clone(), two.clone()].into_iter().enumerate() {
+    for (n, store) in [one.clone(), two.clone(), one.clone(), two.clone()]
+        .into_iter()
+        .enumerate()
+    {
         let t = t.clone();
         tasks.spawn(async move {
             for i in 0..20u64 {
                 let id = format!("b{n}-{i}");
-                store.register(block(&t, &id, i, i + 1)).await.expect("register");
+                store
+                    .register(block(&t, &id, i, i + 1))
+                    .await
+                    .expect("register");
             }
         });
     }
@@ -251,7 +289,9 @@ async fn two_stores_on_one_file_share_it() {
         .await
         .expect("acquire");
     assert!(g.is_some());
-    let r = two.acquire("compact/tenant-a", "w2", Duration::from_secs(30)).await;
+    let r = two
+        .acquire("compact/tenant-a", "w2", Duration::from_secs(30))
+        .await;
     assert_eq!(r.expect("acquire"), None);
 }
 
@@ -264,4 +304,36 @@ async fn closed_store_is_unavailable() {
         .await
         .expect_err("closed");
     assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+}
+
+#[tokio::test]
+async fn a_locked_database_is_unavailable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("catalog.db");
+    let holder = SqliteStore::open(&path).await.expect("open holder");
+    let config = SqliteConfig {
+        busy_timeout: Duration::from_millis(50),
+        ..SqliteConfig::default()
+    };
+    let other = SqliteStore::open_with(&path, &config)
+        .await
+        .expect("open other");
+    let t = tenant("tenant-a");
+    // Another writer holds the write lock longer than the busy timeout.
+    let tx = holder
+        .pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .expect("lock");
+    let err = other
+        .register(block(&t, "b1", 0, 1))
+        .await
+        .expect_err("locked");
+    assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+    assert!(err.retry_after.is_some());
+    drop(tx);
+    other
+        .register(block(&t, "b1", 0, 1))
+        .await
+        .expect("unlocked");
 }
