@@ -8,7 +8,8 @@
 //! runtime-checked (`sqlx::query`, no compile-time macros), so the workspace builds without a
 //! database. Every implementation of the ports runs the same conformance suite
 //! (`conformance`, public behind the `conformance` feature). The Postgres schema is in
-//! `migrations/postgres/`; its store and the tenant directory come with the tenancy issue.
+//! `migrations/postgres/`, and [`PostgresStore`] implements the same ports (its tests need a
+//! server: `SEXTANT_TEST_POSTGRES_URL`). The tenant directory comes with the tenancy issue.
 
 mod clock;
 mod config;
@@ -16,12 +17,14 @@ mod config;
 pub mod conformance;
 mod error;
 mod migrate;
+mod postgres;
 mod rows;
 mod sqlite;
 
 pub use clock::{Clock, ManualClock, system_clock};
 pub use config::SqliteConfig;
 pub use error::{Error, Result};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use sextant_model::TenantId;

@@ -29,11 +29,7 @@ pub(crate) const SQLITE: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/sqlite/0001_block_catalog.sql"),
 }];
 
-/// The Postgres migrations, in order (applied by the Postgres store once it exists).
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the postgres store comes with the tenancy issue")
-)]
+/// The Postgres migrations, in order.
 pub(crate) const POSTGRES: &[Migration] = &[Migration {
     version: 1,
     description: "block catalog",

@@ -152,6 +152,37 @@ pub(crate) fn expiry_millis(now: SystemTime, ttl: Duration) -> i64 {
     unix_millis(now).saturating_add(ttl)
 }
 
+/// A lease token as stored; one that does not fit matches no row, which is the right answer.
+pub(crate) fn token_to_db(token: u64) -> i64 {
+    i64::try_from(token).unwrap_or(-1)
+}
+
+/// Refuses a malformed swap before any statement runs: an input named twice, an output of
+/// another tenant, an output that is also an input.
+pub(crate) fn check_swap(tenant: &TenantId, inputs: &[String], outputs: &[BlockRow]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for id in inputs {
+        if !seen.insert(id.as_str()) {
+            return Err(Error::Invalid(format!("swap names input block {id} twice")));
+        }
+    }
+    for row in outputs {
+        if row.tenant != tenant.as_str() {
+            return Err(Error::Invalid(format!(
+                "swap output {} belongs to tenant {}, not {tenant}",
+                row.block_id, row.tenant
+            )));
+        }
+        if seen.contains(row.block_id.as_str()) {
+            return Err(Error::Invalid(format!(
+                "swap output {} is also an input",
+                row.block_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

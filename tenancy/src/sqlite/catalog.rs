@@ -1,7 +1,5 @@
 //! The block catalog on SQLite.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use sextant_model::{BlockCatalog, BlockMeta, BlockState, TenantId, TimeRange};
 use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
@@ -104,26 +102,7 @@ impl SqliteStore {
         inputs: &[String],
         outputs: &[BlockRow],
     ) -> Result<()> {
-        let mut seen = HashSet::new();
-        for id in inputs {
-            if !seen.insert(id.as_str()) {
-                return Err(Error::Invalid(format!("swap names input block {id} twice")));
-            }
-        }
-        for row in outputs {
-            if row.tenant != tenant.as_str() {
-                return Err(Error::Invalid(format!(
-                    "swap output {} belongs to tenant {}, not {tenant}",
-                    row.block_id, row.tenant
-                )));
-            }
-            if seen.contains(row.block_id.as_str()) {
-                return Err(Error::Invalid(format!(
-                    "swap output {} is also an input",
-                    row.block_id
-                )));
-            }
-        }
+        crate::rows::check_swap(tenant, inputs, outputs)?;
         // IMMEDIATE takes the write lock up front, so the check of the inputs and the writes see
         // one state and the busy timeout (not a snapshot error) governs waiting for it.
         let mut tx = self

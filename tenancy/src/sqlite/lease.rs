@@ -8,7 +8,7 @@ use sextant_model::{Lease, LeaseGuard};
 
 use super::SqliteStore;
 use crate::error::{Error, Result};
-use crate::rows::{expiry_millis, unix_millis};
+use crate::rows::{expiry_millis, token_to_db, unix_millis};
 
 impl SqliteStore {
     async fn acquire_lease(
@@ -67,11 +67,6 @@ impl SqliteStore {
             .map_err(Error::db("release lease"))?;
         Ok(())
     }
-}
-
-/// A token as stored; one that does not fit matches no row, which is the right answer.
-fn token_to_db(token: u64) -> i64 {
-    i64::try_from(token).unwrap_or(-1)
 }
 
 #[async_trait]
