@@ -1,0 +1,313 @@
+//! The block catalog and leases on Postgres: the same behaviour as the SQLite store, checked by
+//! the same conformance suite. Swaps rely on row locks: a concurrent swap of the same inputs
+//! waits, then finds them retired and fails with a conflict.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sextant_model::{BlockCatalog, BlockMeta, BlockState, Lease, LeaseGuard, TenantId, TimeRange};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+
+use crate::clock::{Clock, system_clock};
+use crate::error::{Error, Result};
+use crate::migrate::{self, Migration};
+use crate::rows::{BlockRow, BlockTuple, clamp_to_db, expiry_millis, unix_millis};
+
+/// Serialises migrations of one database across processes.
+const MIGRATION_LOCK: i64 = 0x5345_5854_414e_5401;
+
+/// The control-plane database on Postgres.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects with `options` and brings the schema up to date.
+    pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Open {
+                path: "postgres".into(),
+                source,
+            })?;
+        apply_migrations(&pool, migrate::POSTGRES).await?;
+        Ok(Self {
+            pool,
+            clock: system_clock(),
+        })
+    }
+
+    /// Replaces the clock lease expiry is measured against.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn apply_migrations(pool: &PgPool, migrations: &[Migration]) -> Result<()> {
+    let latest = migrations.last().map_or(0, |m| m.version);
+    let mut tx = pool.begin().await.map_err(Error::db("begin migration"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("lock migrations"))?;
+    sqlx::query(migrate::VERSION_TABLE)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("create migration table"))?;
+    let applied: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT version, checksum FROM sextant_migrations ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::db("read migrations"))?;
+    if let Some(&(found, _)) = applied.last()
+        && found > latest
+    {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: latest,
+        });
+    }
+    for migration in migrations {
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            Some(&(_, checksum)) if checksum == migration.checksum() => continue,
+            Some(_) => {
+                return Err(Error::MigrationChanged {
+                    version: migration.version,
+                });
+            }
+            None => {}
+        }
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("apply migration"))?;
+        sqlx::query(
+            "INSERT INTO sextant_migrations (version, description, checksum) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.description)
+        .bind(migration.checksum())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("record migration"))?;
+        tracing::info!(version = migration.version, "applied migration");
+    }
+    tx.commit().await.map_err(Error::db("commit migration"))
+}
+
+const SELECT_ONE: &str = "SELECT tenant, block_id, start_ns, end_ns, size_bytes, span_count, \
+    trace_count, compaction_level, format_version, state FROM blocks \
+    WHERE tenant = $1 AND block_id = $2";
+
+const CANDIDATES: &str = "SELECT tenant, block_id, start_ns, end_ns, size_bytes, span_count, \
+    trace_count, compaction_level, format_version, state FROM blocks \
+    WHERE tenant = $1 AND state = 'live' AND start_ns <= $2 AND end_ns >= $3 \
+    ORDER BY start_ns, block_id";
+
+const INSERT: &str = "INSERT INTO blocks (tenant, block_id, start_ns, end_ns, size_bytes, \
+    span_count, trace_count, compaction_level, format_version, state) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant, block_id) DO NOTHING";
+
+const ACQUIRE: &str = "INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, $3) \
+    ON CONFLICT (name) DO UPDATE \
+    SET holder = excluded.holder, token = leases.token + 1, expires_at = excluded.expires_at \
+    WHERE leases.expires_at <= $4 RETURNING token";
+
+async fn insert_or_check(conn: &mut PgConnection, row: &BlockRow) -> Result<()> {
+    let done = sqlx::query(INSERT)
+        .bind(&row.tenant)
+        .bind(&row.block_id)
+        .bind(row.start_ns)
+        .bind(row.end_ns)
+        .bind(row.size_bytes)
+        .bind(row.span_count)
+        .bind(row.trace_count)
+        .bind(row.compaction_level)
+        .bind(row.format_version)
+        .bind(row.state)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::db("insert block"))?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    let existing: Option<BlockTuple> = sqlx::query_as(SELECT_ONE)
+        .bind(&row.tenant)
+        .bind(&row.block_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::db("read block"))?;
+    match existing.map(BlockRow::from_tuple).transpose()? {
+        Some(existing) if existing.same_block(row) => Ok(()),
+        None => Err(Error::Conflict(format!(
+            "block {} of tenant {} changed while being registered",
+            row.block_id, row.tenant
+        ))),
+        Some(_) => Err(Error::Conflict(format!(
+            "block {} of tenant {} is already registered with different contents",
+            row.block_id, row.tenant
+        ))),
+    }
+}
+
+impl PostgresStore {
+    async fn swap_rows(
+        &self,
+        tenant: &TenantId,
+        inputs: &[String],
+        outputs: &[BlockRow],
+    ) -> Result<()> {
+        crate::rows::check_swap(tenant, inputs, outputs)?;
+        let mut tx = self.pool.begin().await.map_err(Error::db("begin swap"))?;
+        for id in inputs {
+            let done = sqlx::query(
+                "UPDATE blocks SET state = 'retired' \
+                 WHERE tenant = $1 AND block_id = $2 AND state = 'live'",
+            )
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("retire block"))?;
+            if done.rows_affected() != 1 {
+                return Err(Error::Conflict(format!(
+                    "swap input block {id} of tenant {tenant} is not live"
+                )));
+            }
+        }
+        for row in outputs {
+            insert_or_check(&mut tx, row).await?;
+        }
+        tx.commit().await.map_err(Error::db("commit swap"))
+    }
+}
+
+#[async_trait]
+impl BlockCatalog for PostgresStore {
+    async fn register(&self, block: BlockMeta) -> sextant_model::Result<()> {
+        let row = BlockRow::from_meta(&block)?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(Error::db("acquire connection"))?;
+        Ok(insert_or_check(&mut conn, &row).await?)
+    }
+
+    async fn candidates(
+        &self,
+        tenant: &TenantId,
+        range: TimeRange,
+    ) -> sextant_model::Result<Vec<BlockMeta>> {
+        let rows: Vec<BlockTuple> = sqlx::query_as(CANDIDATES)
+            .bind(tenant.as_str())
+            .bind(clamp_to_db(range.end))
+            .bind(clamp_to_db(range.start))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::db("select candidate blocks"))?;
+        Ok(rows
+            .into_iter()
+            .map(|t| BlockRow::from_tuple(t)?.into_meta())
+            .collect::<Result<_>>()?)
+    }
+
+    async fn swap(
+        &self,
+        tenant: &TenantId,
+        inputs: &[String],
+        outputs: Vec<BlockMeta>,
+    ) -> sextant_model::Result<()> {
+        let rows = outputs
+            .into_iter()
+            .map(|mut meta| {
+                meta.state = BlockState::Live;
+                BlockRow::from_meta(&meta)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.swap_rows(tenant, inputs, &rows).await?)
+    }
+}
+
+#[async_trait]
+impl Lease for PostgresStore {
+    async fn acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> sextant_model::Result<Option<LeaseGuard>> {
+        let now = (self.clock)();
+        let token: Option<(i64,)> = sqlx::query_as(ACQUIRE)
+            .bind(name)
+            .bind(holder)
+            .bind(expiry_millis(now, ttl))
+            .bind(unix_millis(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::db("acquire lease"))?;
+        let Some((token,)) = token else {
+            return Ok(None);
+        };
+        let token = u64::try_from(token)
+            .map_err(|_| Error::Corrupt(format!("lease {name} has token {token}")))?;
+        Ok(Some(LeaseGuard {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            token,
+        }))
+    }
+
+    async fn renew(&self, guard: &LeaseGuard, ttl: Duration) -> sextant_model::Result<bool> {
+        let now = (self.clock)();
+        let done = sqlx::query(
+            "UPDATE leases SET expires_at = $1 \
+             WHERE name = $2 AND holder = $3 AND token = $4 AND expires_at > $5",
+        )
+        .bind(expiry_millis(now, ttl))
+        .bind(&guard.name)
+        .bind(&guard.holder)
+        .bind(crate::rows::token_to_db(guard.token))
+        .bind(unix_millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("renew lease"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, guard: &LeaseGuard) -> sextant_model::Result<()> {
+        sqlx::query(
+            "UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2 AND token = $3",
+        )
+        .bind(&guard.name)
+        .bind(&guard.holder)
+        .bind(crate::rows::token_to_db(guard.token))
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("release lease"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,77 @@
+//! The conformance suite against a real Postgres, each test in a fresh schema. Ignored by
+//! default: the test command of the tenancy issue starts Postgres and sets
+//! `SEXTANT_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sextant_model::{BlockCatalog, Lease};
+use sqlx::postgres::PgConnectOptions;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::conformance::Harness;
+
+async fn harness() -> Harness {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let url = std::env::var("SEXTANT_TEST_POSTGRES_URL")
+        .expect("SEXTANT_TEST_POSTGRES_URL names a test Postgres");
+    let schema = format!(
+        "conformance_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        unix_millis(std::time::SystemTime::now())
+    );
+    let admin = PgPool::connect(&url).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .expect("create schema");
+    admin.close().await;
+    let options = PgConnectOptions::from_str(&url)
+        .expect("url")
+        .options([("search_path", schema.as_str())]);
+    let clock = ManualClock::new(1_700_000_000_000);
+    let store = PostgresStore::connect(options, 4)
+        .await
+        .expect("open postgres store")
+        .with_clock(clock.clock());
+    let store = Arc::new(store);
+    Harness {
+        catalog: Arc::clone(&store) as Arc<dyn BlockCatalog>,
+        lease: store as Arc<dyn Lease>,
+        clock,
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs Postgres: set SEXTANT_TEST_POSTGRES_URL"]
+            async fn $case() {
+                crate::conformance::$case(&harness().await).await;
+            }
+        )*
+        #[test]
+        fn every_case_runs() {
+            let ran = [$(stringify!($case)),*];
+            assert_eq!(ran.as_slice(), crate::conformance::CASES);
+        }
+    };
+}
+
+conformance!(
+    candidates_overlap_inclusively,
+    register_is_idempotent,
+    register_conflicts_on_different_contents,
+    register_refuses_out_of_range_values,
+    tenants_are_isolated,
+    swap_replaces_inputs_with_outputs,
+    failed_swap_changes_nothing,
+    concurrent_registrations,
+    concurrent_swaps_of_the_same_inputs,
+    lease_is_exclusive_until_expiry,
+    lease_tokens_fence_stale_holders,
+);

@@ -1,0 +1,221 @@
+//! The block catalog on SQLite.
+
+use async_trait::async_trait;
+use sextant_model::{BlockCatalog, BlockMeta, BlockState, TenantId, TimeRange};
+use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
+
+use super::SqliteStore;
+use crate::TenantStats;
+use crate::error::{Error, Result};
+use crate::rows::{BlockRow, BlockTuple, LIVE, RETIRED, clamp_to_db};
+
+const SELECT_BLOCKS: &str = include_str!("select_blocks.sql");
+
+impl SqliteStore {
+    /// Every block, live and retired, of one tenant or of all, ordered by tenant, start, ID.
+    pub async fn list_blocks(&self, tenant: Option<&TenantId>) -> Result<Vec<BlockMeta>> {
+        let rows: Vec<BlockTuple> = match tenant {
+            Some(t) => {
+                let sql = format!("{SELECT_BLOCKS} WHERE tenant = ? ORDER BY start_ns, block_id");
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(t.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                let sql = format!("{SELECT_BLOCKS} ORDER BY tenant, start_ns, block_id");
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(Error::db("list blocks"))?;
+        rows.into_iter()
+            .map(|t| BlockRow::from_tuple(t)?.into_meta())
+            .collect()
+    }
+
+    /// Forgets a block whatever its state (repair of an orphan, deletion after retention).
+    /// Returns whether it was there.
+    pub async fn remove(&self, tenant: &TenantId, block_id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM blocks WHERE tenant = ? AND block_id = ?")
+            .bind(tenant.as_str())
+            .bind(block_id)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::db("remove block"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The tenants that have at least one block, in order.
+    pub async fn tenants(&self) -> Result<Vec<TenantId>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT tenant FROM blocks ORDER BY tenant")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::db("list tenants"))?;
+        rows.into_iter()
+            .map(|(t,)| TenantId::new(&t).map_err(|e| Error::Corrupt(format!("tenant {t:?}: {e}"))))
+            .collect()
+    }
+
+    /// Blocks and bytes per tenant and state, for metrics and retention.
+    pub async fn stats(&self) -> Result<Vec<TenantStats>> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT tenant, state, COUNT(*), COALESCE(SUM(size_bytes), 0) FROM blocks \
+             GROUP BY tenant, state ORDER BY tenant",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::db("block stats"))?;
+        let mut out: Vec<TenantStats> = Vec::new();
+        for (tenant, state, count, bytes) in rows {
+            let tenant = TenantId::new(&tenant)
+                .map_err(|e| Error::Corrupt(format!("tenant {tenant:?}: {e}")))?;
+            if out.last().is_none_or(|s| s.tenant != tenant) {
+                out.push(TenantStats::empty(tenant));
+            }
+            let entry = out.last_mut().expect("pushed above");
+            let count = u64::try_from(count).unwrap_or(0);
+            let bytes = u64::try_from(bytes).unwrap_or(0);
+            match state.as_str() {
+                LIVE => (entry.live_blocks, entry.live_bytes) = (count, bytes),
+                RETIRED => (entry.retired_blocks, entry.retired_bytes) = (count, bytes),
+                other => return Err(Error::Corrupt(format!("unknown block state {other:?}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn register_row(&self, row: &BlockRow) -> Result<()> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(Error::db("acquire connection"))?;
+        insert_or_check(&mut conn, row).await
+    }
+
+    async fn swap_rows(
+        &self,
+        tenant: &TenantId,
+        inputs: &[String],
+        outputs: &[BlockRow],
+    ) -> Result<()> {
+        crate::rows::check_swap(tenant, inputs, outputs)?;
+        // IMMEDIATE takes the write lock up front, so the check of the inputs and the writes see
+        // one state and the busy timeout (not a snapshot error) governs waiting for it.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::db("begin swap"))?;
+        for id in inputs {
+            let done = sqlx::query(
+                "UPDATE blocks SET state = 'retired' \
+                 WHERE tenant = ? AND block_id = ? AND state = 'live'",
+            )
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("retire block"))?;
+            if done.rows_affected() != 1 {
+                // Dropping the transaction rolls it back.
+                return Err(Error::Conflict(format!(
+                    "swap input block {id} of tenant {tenant} is not live"
+                )));
+            }
+        }
+        for row in outputs {
+            insert_or_check(&mut tx, row).await?;
+        }
+        tx.commit().await.map_err(Error::db("commit swap"))
+    }
+
+    async fn candidate_rows(&self, tenant: &TenantId, range: TimeRange) -> Result<Vec<BlockMeta>> {
+        let rows: Vec<BlockTuple> = sqlx::query_as(include_str!("candidates.sql"))
+            .bind(tenant.as_str())
+            .bind(clamp_to_db(range.end))
+            .bind(clamp_to_db(range.start))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::db("select candidate blocks"))?;
+        rows.into_iter()
+            .map(|t| BlockRow::from_tuple(t)?.into_meta())
+            .collect()
+    }
+}
+
+/// Inserts a block; if one with its ID exists, succeeds when it describes the same block and
+/// fails with a conflict otherwise.
+async fn insert_or_check(conn: &mut SqliteConnection, row: &BlockRow) -> Result<()> {
+    let done = sqlx::query::<Sqlite>(include_str!("insert_block.sql"))
+        .bind(&row.tenant)
+        .bind(&row.block_id)
+        .bind(row.start_ns)
+        .bind(row.end_ns)
+        .bind(row.size_bytes)
+        .bind(row.span_count)
+        .bind(row.trace_count)
+        .bind(row.compaction_level)
+        .bind(row.format_version)
+        .bind(row.state)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::db("insert block"))?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    let sql = format!("{SELECT_BLOCKS} WHERE tenant = ? AND block_id = ?");
+    let existing: Option<BlockTuple> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(&row.tenant)
+        .bind(&row.block_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(Error::db("read block"))?;
+    match existing.map(BlockRow::from_tuple).transpose()? {
+        Some(existing) if existing.same_block(row) => Ok(()),
+        // Removed between the insert and the read (a concurrent repair): let the caller retry.
+        None => Err(Error::Conflict(format!(
+            "block {} of tenant {} changed while being registered",
+            row.block_id, row.tenant
+        ))),
+        Some(_) => Err(Error::Conflict(format!(
+            "block {} of tenant {} is already registered with different contents",
+            row.block_id, row.tenant
+        ))),
+    }
+}
+
+#[async_trait]
+impl BlockCatalog for SqliteStore {
+    async fn register(&self, block: BlockMeta) -> sextant_model::Result<()> {
+        let row = BlockRow::from_meta(&block)?;
+        Ok(self.register_row(&row).await?)
+    }
+
+    async fn candidates(
+        &self,
+        tenant: &TenantId,
+        range: TimeRange,
+    ) -> sextant_model::Result<Vec<BlockMeta>> {
+        Ok(self.candidate_rows(tenant, range).await?)
+    }
+
+    async fn swap(
+        &self,
+        tenant: &TenantId,
+        inputs: &[String],
+        outputs: Vec<BlockMeta>,
+    ) -> sextant_model::Result<()> {
+        let rows = outputs
+            .into_iter()
+            .map(|mut meta| {
+                meta.state = BlockState::Live;
+                BlockRow::from_meta(&meta)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.swap_rows(tenant, inputs, &rows).await?)
+    }
+}

@@ -1,0 +1,161 @@
+//! The embedded SQLite store: one database file in WAL mode with `synchronous=FULL`, so a
+//! registration that returned is on disk.
+
+mod catalog;
+mod lease;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::clock::{Clock, system_clock};
+use crate::config::SqliteConfig;
+use crate::error::{Error, Result};
+use crate::migrate::{self, Migration};
+
+/// The control-plane database on SQLite: implements [`sextant_model::BlockCatalog`] and
+/// [`sextant_model::Lease`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) the database file at `path` with default settings and
+    /// brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, &SqliteConfig::default()).await
+    }
+
+    /// Opens the database file at `path` with `config`.
+    pub async fn open_with(path: &Path, config: &SqliteConfig) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(config.busy_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        Self::start(pool).await
+    }
+
+    /// A private database in memory, gone when the store is dropped; for tests.
+    pub async fn open_in_memory() -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(Error::db("parse in-memory url"))?
+            .foreign_keys(true);
+        // One connection that never closes: the database lives exactly as long as it.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Open {
+                path: PathBuf::from(":memory:"),
+                source,
+            })?;
+        Self::start(pool).await
+    }
+
+    async fn start(pool: SqlitePool) -> Result<Self> {
+        apply_migrations(&pool, migrate::SQLITE).await?;
+        Ok(Self {
+            pool,
+            clock: system_clock(),
+        })
+    }
+
+    /// Replaces the clock lease expiry is measured against (tests use a manual clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Closes every connection; later calls fail as unavailable.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Applies the migrations this database lacks, all in one write transaction, and refuses a
+/// database with migrations this binary does not know.
+async fn apply_migrations(pool: &SqlitePool, migrations: &[Migration]) -> Result<()> {
+    let latest = migrations.last().map_or(0, |m| m.version);
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(Error::db("begin migration"))?;
+    sqlx::query(migrate::VERSION_TABLE)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("create migration table"))?;
+    let applied: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT version, checksum FROM sextant_migrations ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(Error::db("read migrations"))?;
+    if let Some(&(found, _)) = applied.last()
+        && found > latest
+    {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: latest,
+        });
+    }
+    for migration in migrations {
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            Some(&(_, checksum)) if checksum == migration.checksum() => continue,
+            Some(_) => {
+                return Err(Error::MigrationChanged {
+                    version: migration.version,
+                });
+            }
+            None => {}
+        }
+        sqlx::raw_sql(migration.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("apply migration"))?;
+        sqlx::query(
+            "INSERT INTO sextant_migrations (version, description, checksum) VALUES (?, ?, ?)",
+        )
+        .bind(migration.version)
+        .bind(migration.description)
+        .bind(migration.checksum())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("record migration"))?;
+        tracing::info!(
+            version = migration.version,
+            description = migration.description,
+            "applied migration"
+        );
+    }
+    tx.commit().await.map_err(Error::db("commit migration"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+SELECT tenant, block_id, start_ns, end_ns, size_bytes, span_count, trace_count,
+       compaction_level, format_version, state
+FROM blocks
