@@ -1,1 +1,31 @@
 //! End-to-end tests live in `tests/tests/`: they run the real `sextant` binary with real clients.
+//!
+//! This crate is their harness: [`Sextant`] starts `$SEXTANT_BIN serve` (default
+//! `<target>/debug/sextant`) on random loopback ports with a temporary data dir, waits for its
+//! `listening` lines and `/ready`, and can `kill -9`, SIGTERM and restart it on the same dir.
+//! Beside it: OTLP clients over HTTP and gRPC ([`OtlpGrpc`], [`post_otlp`]), the four
+//! trace-by-ID reads ([`ReadApi`]) decoded by an independent reader of Tempo's JSON dialect,
+//! span builders, a span-by-span comparison ([`assert_same_spans`]), and a runner for the
+//! Python OpenTelemetry clients in `tests/python/`. It never mocks the server.
+//!
+//! Environment: `SEXTANT_BIN` (the binary), `SEXTANT_TEST_PYTHON` (a Python with
+//! `tests/python/requirements.txt`, default `<root>/.venv/bin/python`), both set by
+//! `./scripts/test.sh`; `SEXTANT_TEST_ECHO=1` copies the binary's stderr to the test output.
+
+mod client;
+mod json;
+mod python;
+mod server;
+mod spans;
+
+pub use client::{
+    EXPORT_PATH, OtlpGrpc, ReadApi, TENANT_HEADER, TraceByIdResponse, deflate, gzip, post_otlp,
+    zstd,
+};
+pub use json::{Dialect, resource_spans_from_json};
+pub use python::{Sent, python, run_script, sent};
+pub use server::{Addrs, Options, Sextant, sextant_bin, wait_until, wal_segments, workspace_root};
+pub use spans::{
+    FlatSpan, SpanKey, assert_same_spans, attr_int, attr_str, flatten, kv, now_nanos,
+    random_span_id, random_trace_id, request, resource_spans, span, spans_of, trace,
+};
