@@ -5,6 +5,8 @@
 //! ([`metered`]). Keys are built only by [`BlockPath`].
 
 mod config;
+#[cfg(test)]
+mod decorator_tests;
 mod metered;
 mod metrics;
 mod open;

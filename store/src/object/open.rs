@@ -201,15 +201,23 @@ pub fn open_store(
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     };
-    // Innermost first: a deadline per attempt, retries around the attempts, and metrics
-    // around it all so they count what the caller saw.
+    Ok(decorate(store, config, metrics))
+}
+
+/// Wraps a store, innermost first, in a deadline per attempt, retries around the attempts,
+/// and metrics around it all so they count what the caller saw.
+pub(crate) fn decorate(
+    store: Arc<dyn ObjectStore>,
+    config: &StorageConfig,
+    metrics: ObjectStoreMetrics,
+) -> Arc<dyn ObjectStore> {
     let store = Arc::new(TimeoutStore::new(store, config.request_timeout));
     let policy = RetryPolicy {
         retries: config.retries,
         backoff: config.retry_backoff,
     };
     let store = Arc::new(RetryStore::new(store, policy, metrics.clone()));
-    Ok(Arc::new(MeteredStore::new(store, metrics)))
+    Arc::new(MeteredStore::new(store, metrics))
 }
 
 #[cfg(test)]
