@@ -294,6 +294,15 @@ async fn listings_and_deletes_are_retried() {
     let left: Vec<_> = h.store.list(None).try_collect().await.unwrap();
     assert_eq!(left.len(), 1);
 
+    // An empty listing ends cleanly.
+    let none: Vec<_> = h
+        .store
+        .list(Some(&Path::from("none")))
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
     // More failures than retries: the listing ends with the error, counted once.
     h.fake.failures.store(10, Ordering::SeqCst);
     let error = h

@@ -4,13 +4,16 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use object_store::aws::AmazonS3Builder;
+use object_store::aws::AmazonS3ConfigKey;
+use object_store::azure::AzureConfigKey;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::gcp::GoogleConfigKey;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use object_store::{ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
 
 use super::config::StorageConfig;
@@ -132,7 +135,9 @@ pub fn open_store(
         max_retries: 0,
         ..RetryConfig::default()
     };
-    let client = ClientOptions::new().with_timeout(config.request_timeout);
+    // Set as a key, not as `ClientOptions`, which would replace what the environment set
+    // (`AWS_ALLOW_HTTP`, proxies, ...).
+    let timeout = format!("{}ms", config.request_timeout.as_millis().max(1));
     let (store, prefix): (Arc<dyn ObjectStore>, Path) = match location {
         Location::Memory => (Arc::new(InMemory::new()), Path::default()),
         Location::File(dir) => {
@@ -172,7 +177,7 @@ pub fn open_store(
             }
             let store = builder
                 .with_retry(retry)
-                .with_client_options(client)
+                .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), timeout)
                 .build()
                 .map_err(|error| config_error(format!("s3 storage: {error}")))?;
             (Arc::new(store), prefix)
@@ -181,7 +186,7 @@ pub fn open_store(
             let store = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
                 .with_retry(retry)
-                .with_client_options(client)
+                .with_config(GoogleConfigKey::Client(ClientConfigKey::Timeout), timeout)
                 .build()
                 .map_err(|error| config_error(format!("gcs storage: {error}")))?;
             (Arc::new(store), prefix)
@@ -190,7 +195,7 @@ pub fn open_store(
             let store = MicrosoftAzureBuilder::from_env()
                 .with_container_name(container)
                 .with_retry(retry)
-                .with_client_options(client)
+                .with_config(AzureConfigKey::Client(ClientConfigKey::Timeout), timeout)
                 .build()
                 .map_err(|error| config_error(format!("azure storage: {error}")))?;
             (Arc::new(store), prefix)

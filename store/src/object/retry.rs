@@ -117,7 +117,8 @@ impl RetryStore {
                         tokio::time::sleep(delay).await;
                         retry += 1;
                     }
-                    first => return stream::iter(first).chain(listing).boxed(),
+                    Some(first) => return stream::iter([first]).chain(listing).boxed(),
+                    None => return stream::empty().boxed(),
                 }
             }
         })
