@@ -122,7 +122,7 @@ ensure_venv() {
     local want
     want="$( (cat "$REQUIREMENTS"; python3 --version) | sha256sum | cut -d' ' -f1)"
     if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
-        && "$VENV/bin/python" -c 'import opentelemetry.sdk' >/dev/null 2>&1; then
+        && "$VENV/bin/python" -c 'import opentelemetry.sdk, moto' >/dev/null 2>&1; then
         log "python venv up to date ($VENV)"
         return
     fi
@@ -155,6 +155,9 @@ build_binary() {
     [[ -x "$SEXTANT_BIN" ]] || die "built binary not found at $SEXTANT_BIN"
     export SEXTANT_BIN
     export SEXTANT_TEST_PYTHON="$VENV/bin/python"
+    # The object-store tests start their own moto_server (S3 API) on a free loopback port.
+    export SEXTANT_TEST_MOTO="$VENV/bin/moto_server"
+    [[ -x "$SEXTANT_TEST_MOTO" ]] || die "moto_server missing from $VENV (tests/python/requirements.txt)"
 }
 
 run_tests() {

@@ -51,6 +51,18 @@ pub enum Error {
     /// Another process (or another `Wal` in this one) holds the directory.
     #[error("write-ahead log directory {} is in use by another writer", dir.display())]
     Locked { dir: PathBuf },
+    /// An object-store request failed, after the configured retries for transient failures.
+    #[error("object store request failed: {source}")]
+    ObjectStore {
+        #[from]
+        source: object_store::Error,
+    },
+    /// An object key outside the layout of typed paths.
+    #[error("invalid object key {path:?}: {reason}")]
+    ObjectPath { path: String, reason: &'static str },
+    /// Storage settings that cannot work (unknown scheme, malformed URL, bad options).
+    #[error("invalid storage settings: {}", problems.join("; "))]
+    StorageConfig { problems: Vec<String> },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -74,12 +86,28 @@ impl Error {
             Self::OverCap { .. } | Self::Closed | Self::Failed => ErrorKind::Unavailable,
             Self::RecordTooLarge { .. } => ErrorKind::TooLarge,
             Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::ObjectStore { source } => object_error_kind(source),
+            Self::ObjectPath { .. } => ErrorKind::Internal,
+            Self::StorageConfig { .. } => ErrorKind::BadRequest,
         }
     }
 
     /// The retry hint for errors a later retry can get past.
     pub fn retry_after(&self) -> Option<Duration> {
         (self.kind() == ErrorKind::Unavailable).then_some(WAL_RETRY_AFTER)
+    }
+}
+
+/// Object-store failures by kind: the store being unreachable, slow or failing is
+/// `Unavailable` (worth retrying later); our own credentials or paths being wrong is `Internal`.
+fn object_error_kind(error: &object_store::Error) -> ErrorKind {
+    use object_store::Error as E;
+    match error {
+        E::NotFound { .. } => ErrorKind::NotFound,
+        E::AlreadyExists { .. } => ErrorKind::Conflict,
+        E::Precondition { .. } | E::NotModified { .. } => ErrorKind::PreconditionFailed,
+        E::Generic { .. } | E::JoinError { .. } => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
     }
 }
 

@@ -6,11 +6,23 @@
 //! once its record is on disk and fsynced (group commit), and replay at start returns every
 //! intact record, truncating a torn tail and skipping (counting, logging) damaged regions; it
 //! never panics on a bad file. [`scan_segment`] is its pure decoder, shared with the fuzz target.
+//!
+//! Object storage is opened from [`StorageConfig`] by [`open_store`] (local disk, S3, GCS,
+//! Azure or memory), each request with a deadline, retries of transient failures and metrics.
+//! Every object key is built and parsed by [`BlockPath`] (`<tenant>/blocks/<block-id>/<file>`),
+//! tenant first; [`BlockId`]s are derived from tenant and WAL position, so a repeated flush
+//! overwrites rather than duplicates.
 
 mod error;
+mod object;
 mod wal;
 
 pub use error::{Error, Result, WAL_RETRY_AFTER};
+pub use object::{
+    BlockFile, BlockId, BlockPath, ObjectStoreMetrics, S3Options, Secret, StorageConfig, open_store,
+};
+/// The object_store crate this one is built against, so users name the same version.
+pub use object_store;
 pub use wal::{
     FRAME_HEADER_LEN, FRAME_MAGIC, HeaderState, MAX_RECORD_BYTES, ReplayStats, SEGMENT_HEADER_LEN,
     SEGMENT_MAGIC, SEGMENT_VERSION, ScanResult, ScannedRecord, Wal, WalConfig, WalMetrics,

@@ -1,0 +1,20 @@
+//! Object storage: typed keys, the configured store and the decorators around it.
+//!
+//! [`open_store`] returns the store `storage.url` names, wrapped innermost first in a deadline
+//! per request ([`timeout`]), retries of transient failures ([`retry`]) and metrics
+//! ([`metered`]). Keys are built only by [`BlockPath`].
+
+mod config;
+#[cfg(test)]
+mod decorator_tests;
+mod metered;
+mod metrics;
+mod open;
+mod paths;
+mod retry;
+mod timeout;
+
+pub use config::{S3Options, Secret, StorageConfig};
+pub use metrics::ObjectStoreMetrics;
+pub use open::open_store;
+pub use paths::{BlockFile, BlockId, BlockPath};
