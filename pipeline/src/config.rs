@@ -12,6 +12,63 @@ pub struct PipelineConfig {
     pub ingester: IngesterConfig,
     /// The write-ahead log; the server sets `wal.dir` from its data directory.
     pub wal: WalConfig,
+    /// Cutting completed traces into blocks on object storage.
+    pub block: BlockConfig,
+}
+
+/// When completed traces become a block, and how blocks are encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlockConfig {
+    /// A tenant's completed traces are cut into a block once they hold this many bytes...
+    pub max_block_bytes: u64,
+    /// ...or once the oldest of them completed this long ago.
+    #[serde(with = "humantime_serde")]
+    pub max_block_age: Duration,
+    /// First wait after a failed flush (object storage or catalog down); doubles up to
+    /// `flush_retry_max`. The WAL keeps the data meanwhile.
+    #[serde(with = "humantime_serde")]
+    pub flush_retry_min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub flush_retry_max: Duration,
+    /// How long shutdown may spend flushing what it can before closing the WAL.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_flush_timeout: Duration,
+    /// Spans per Parquet row group: a lookup by trace ID reads one row group.
+    pub row_group_spans: usize,
+    /// zstd level of every column.
+    pub zstd_level: i32,
+    /// False-positive rate of each block's trace-ID bloom filter.
+    pub bloom_false_positive: f64,
+    /// Bytes of bloom filters and of Parquet footers kept in memory, each.
+    pub cache_bytes: usize,
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        let format = sextant_store::BlockOptions::default();
+        Self {
+            max_block_bytes: 64 << 20,
+            max_block_age: Duration::from_secs(30),
+            flush_retry_min: Duration::from_secs(1),
+            flush_retry_max: Duration::from_secs(30),
+            shutdown_flush_timeout: Duration::from_secs(10),
+            row_group_spans: format.row_group_spans,
+            zstd_level: format.zstd_level,
+            bloom_false_positive: format.bloom_false_positive,
+            cache_bytes: 256 << 20,
+        }
+    }
+}
+
+impl BlockConfig {
+    pub fn options(&self) -> sextant_store::BlockOptions {
+        sextant_store::BlockOptions {
+            row_group_spans: self.row_group_spans,
+            zstd_level: self.zstd_level,
+            bloom_false_positive: self.bloom_false_positive,
+        }
+    }
 }
 
 /// Timers and bounds of the ingester and the distributor's admission.
@@ -53,6 +110,25 @@ impl PipelineConfig {
     /// Every problem with these settings at once; empty when they are usable.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = self.wal.validate();
+        let b = &self.block;
+        if b.max_block_bytes == 0 {
+            problems.push("block.max_block_bytes must be greater than zero".to_owned());
+        }
+        if b.max_block_age.is_zero() || b.flush_retry_min.is_zero() {
+            problems.push(
+                "block.max_block_age and block.flush_retry_min must be greater than zero"
+                    .to_owned(),
+            );
+        }
+        if b.flush_retry_max < b.flush_retry_min {
+            problems.push("block.flush_retry_max must be at least block.flush_retry_min".into());
+        }
+        if b.row_group_spans == 0 {
+            problems.push("block.row_group_spans must be greater than zero".to_owned());
+        }
+        if !(b.bloom_false_positive > 0.0 && b.bloom_false_positive < 1.0) {
+            problems.push("block.bloom_false_positive must be between 0 and 1".to_owned());
+        }
         let i = &self.ingester;
         for (name, value) in [
             ("ingester.trace_idle", i.trace_idle),

@@ -25,6 +25,9 @@ pub enum Error {
     /// The write-ahead log failed (its own error carries its kind).
     #[error("write-ahead log: {0}")]
     Wal(sextant_model::Error),
+    /// Object storage or the block catalog failed (its own error carries its kind).
+    #[error("block storage: {0}")]
+    Blocks(sextant_model::Error),
     /// The settings cannot work; every problem is listed.
     #[error("invalid pipeline settings: {}", .0.join("; "))]
     Config(Vec<String>),
@@ -45,7 +48,7 @@ impl Error {
         match self {
             Self::Decode { .. } => ErrorKind::BadRequest,
             Self::Overloaded { .. } | Self::Closed { .. } => ErrorKind::Unavailable,
-            Self::Wal(e) => e.kind,
+            Self::Wal(e) | Self::Blocks(e) => e.kind,
             Self::Config(_) | Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -66,6 +69,10 @@ impl From<Error> for sextant_model::Error {
             }
             Error::Wal(inner) => sextant_model::Error {
                 message: format!("write-ahead log: {}", inner.message),
+                ..inner
+            },
+            Error::Blocks(inner) => sextant_model::Error {
+                message: format!("block storage: {}", inner.message),
                 ..inner
             },
             _ => sextant_model::Error::new(kind, e.to_string()),

@@ -13,6 +13,7 @@
 mod config;
 mod distributor;
 mod error;
+mod flusher;
 mod ingester;
 mod metrics;
 mod pipeline;
@@ -22,8 +23,9 @@ mod querier;
 #[cfg(test)]
 mod testdata;
 
-pub use config::{IngesterConfig, PipelineConfig};
+pub use config::{BlockConfig, IngesterConfig, PipelineConfig};
+pub use flusher::BlockBackend;
 pub use distributor::{MAX_VALUE_DEPTH, decode_otlp_json, decode_otlp_protobuf};
 pub use error::{Error, Result};
 pub use pipeline::Pipeline;
-pub use sextant_store::{ReplayStats, WalConfig};
+pub use sextant_store::{ReplayStats, StorageConfig, WalConfig};

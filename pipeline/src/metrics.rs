@@ -34,9 +34,21 @@ pub(crate) struct Metrics {
     pub(crate) replay_records: Counter,
     pub(crate) replay_spans: Counter,
     pub(crate) push_duration: Histogram,
+    pub(crate) flushes: Family<ResultLabel, Counter>,
+    pub(crate) flush_duration: Histogram,
+    pub(crate) blocks_written: Family<TenantLabel, Counter>,
+    pub(crate) block_bytes_written: Family<TenantLabel, Counter>,
+    pub(crate) backend_bytes: Family<TenantLabel, Gauge>,
+    pub(crate) backend_blocks: Family<TenantLabel, Gauge>,
+    pub(crate) wal_released_bytes: Counter,
 }
 
-fn tenant(t: &TenantId) -> TenantLabel {
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ResultLabel {
+    pub(crate) result: &'static str,
+}
+
+pub(crate) fn tenant(t: &TenantId) -> TenantLabel {
     TenantLabel {
         tenant: t.as_str().to_owned(),
     }
@@ -105,6 +117,41 @@ impl Metrics {
             "Time from a push arriving to its answer, durable or refused",
             m.push_duration.clone(),
         );
+        registry.register(
+            "sextant_block_flushes",
+            "Block flush attempts (write objects, register in the catalog), by result",
+            m.flushes.clone(),
+        );
+        registry.register(
+            "sextant_block_flush_duration_seconds",
+            "Time to write and register one block",
+            m.flush_duration.clone(),
+        );
+        registry.register(
+            "sextant_blocks_written",
+            "Blocks written and registered, per tenant",
+            m.blocks_written.clone(),
+        );
+        registry.register(
+            "sextant_block_bytes_written",
+            "Bytes of blocks written and registered, per tenant",
+            m.block_bytes_written.clone(),
+        );
+        registry.register(
+            "sextant_store_backend_bytes",
+            "Bytes of live blocks in object storage, per tenant",
+            m.backend_bytes.clone(),
+        );
+        registry.register(
+            "sextant_store_backend_blocks",
+            "Live blocks in object storage, per tenant",
+            m.backend_blocks.clone(),
+        );
+        registry.register(
+            "sextant_wal_released_bytes",
+            "WAL bytes deleted because their data is in registered blocks",
+            m.wal_released_bytes.clone(),
+        );
         m
     }
 
@@ -122,6 +169,13 @@ impl Metrics {
             replay_records: Counter::default(),
             replay_spans: Counter::default(),
             push_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            flushes: Family::default(),
+            flush_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            blocks_written: Family::default(),
+            block_bytes_written: Family::default(),
+            backend_bytes: Family::default(),
+            backend_blocks: Family::default(),
+            wal_released_bytes: Counter::default(),
         }
     }
 

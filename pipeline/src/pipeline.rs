@@ -11,10 +11,11 @@ use sextant_model::{
     DiscardReason, IngestSink, Payload, PushOutcome, ReadinessProbe, TenantDirectory, TenantId,
     TimeRange, TraceId, TraceLookup, TraceReader,
 };
-use sextant_store::{ReplayStats, Wal, WalMetrics};
+use sextant_store::{ReplayStats, Wal, WalMetrics, WalPosition};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{IngesterConfig, PipelineConfig};
+use crate::config::{BlockConfig, IngesterConfig, PipelineConfig};
+use crate::flusher::{BlockBackend, Flusher};
 use crate::distributor::{self, Admission};
 use crate::error::{Error, Result};
 use crate::ingester::{Admitted, Ingester};
@@ -31,6 +32,13 @@ pub struct Pipeline {
     admission: Arc<Admission>,
     metrics: Metrics,
     closed: AtomicBool,
+    /// Writes blocks and reads them back; `None` keeps everything in memory and the WAL.
+    flusher: Option<Flusher>,
+    block_config: BlockConfig,
+    /// Held shared by every push from its WAL append until its traces are in memory, and
+    /// exclusively while WAL segments are released: a record appended but not yet visible in
+    /// memory must never have its segment released.
+    append_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl fmt::Debug for Pipeline {
@@ -45,10 +53,12 @@ impl fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// Opens the WAL (`config.wal`; the server sets `wal.dir`), replays it into memory and counts
-    /// the results in metrics. A record that fails to decode is counted and skipped.
+    /// the results in metrics. A record that fails to decode is counted and skipped. With a
+    /// block backend, completed traces are flushed to blocks and read back from them.
     pub fn open(
         config: PipelineConfig,
         tenants: Arc<dyn TenantDirectory>,
+        backend: Option<BlockBackend>,
         registry: &mut Registry,
     ) -> Result<Arc<Pipeline>> {
         let problems = config.validate();
@@ -97,7 +107,11 @@ impl Pipeline {
             config.ingester.retry_after,
             metrics.clone(),
         );
+        let flusher = backend.map(|b| Flusher::new(b, config.block.clone(), metrics.clone()));
         Ok(Arc::new(Pipeline {
+            flusher,
+            block_config: config.block,
+            append_gate: Arc::new(tokio::sync::RwLock::new(())),
             config: config.ingester,
             tenants,
             wal: Arc::new(wal),
@@ -136,16 +150,85 @@ impl Pipeline {
                     if n > 0 {
                         tracing::debug!(traces = n, "completed traces");
                     }
+                    if let Some(flusher) = &self.flusher
+                        && flusher.may_attempt(Instant::now())
+                    {
+                        let report = flusher.flush(&self.ingester, false).await;
+                        if report.blocks > 0 {
+                            self.release_wal().await;
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Fsyncs and closes the WAL; later pushes fail with `Unavailable`.
+    /// Refuses further pushes, flushes what it can to blocks (bounded by
+    /// `block.shutdown_flush_timeout`; whatever is left stays in the WAL for the next start),
+    /// then fsyncs and closes the WAL.
     pub async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Release);
+        if let Some(flusher) = &self.flusher {
+            // Wait for pushes already appending, so their traces are in memory.
+            drop(self.append_gate.write().await);
+            self.ingester
+                .sweep(Instant::now(), std::time::Duration::ZERO, std::time::Duration::ZERO);
+            let flush = async {
+                let report = flusher.flush(&self.ingester, true).await;
+                self.release_wal().await;
+                report
+            };
+            match tokio::time::timeout(self.block_config.shutdown_flush_timeout, flush).await {
+                Ok(report) => tracing::info!(
+                    blocks = report.blocks,
+                    failures = report.failures,
+                    "flushed completed traces at shutdown"
+                ),
+                Err(_) => tracing::warn!(
+                    timeout = ?self.block_config.shutdown_flush_timeout,
+                    "shutdown flush timed out; the wal keeps the rest"
+                ),
+            }
+        }
         self.wal.close().await?;
         Ok(())
+    }
+
+    /// Deletes WAL segments that only hold data already in registered blocks.
+    async fn release_wal(&self) {
+        let _exclusive = self.append_gate.write().await;
+        let keep_from = self
+            .ingester
+            .min_position()
+            .unwrap_or(WalPosition {
+                segment: self.wal.active_segment(),
+                offset: 0,
+            });
+        match self.wal.release_before(keep_from) {
+            Ok(0) => {}
+            Ok(bytes) => {
+                self.metrics.wal_released_bytes.inc_by(bytes);
+                tracing::debug!(bytes, "released wal segments");
+            }
+            Err(error) => tracing::warn!(%error, "cannot release wal segments"),
+        }
+    }
+
+    /// Flushes every completed trace now (tests and tools; the background loop does this on
+    /// its own schedule). Returns the blocks written.
+    pub async fn flush_now(&self) -> Result<usize> {
+        let Some(flusher) = &self.flusher else {
+            return Ok(0);
+        };
+        let report = flusher.flush(&self.ingester, true).await;
+        self.release_wal().await;
+        if report.failures > 0 {
+            return Err(Error::Blocks(sextant_model::Error::unavailable(
+                "block flush failed",
+                self.block_config.flush_retry_min,
+            )));
+        }
+        Ok(report.blocks)
     }
 
     async fn push_inner(&self, tenant: &TenantId, payload: Payload) -> Result<PushOutcome> {
@@ -213,7 +296,9 @@ impl Pipeline {
             reservation,
             ..
         } = admitted;
+        let gate = Arc::clone(&self.append_gate);
         let appended = tokio::spawn(async move {
+            let _shared = gate.read_owned().await;
             let position = wal.append(record).await?;
             ingester.commit(&owner, traces, position, reservation);
             Ok::<_, Error>(())
@@ -288,7 +373,24 @@ impl TraceReader for Pipeline {
         id: TraceId,
         range: Option<TimeRange>,
     ) -> sextant_model::Result<Option<TraceLookup>> {
-        let segments = self.ingester.segments(tenant, &id, range);
+        // Memory first, then blocks: a flush registers its block before it drops the traces
+        // from memory, so a trace leaving memory between the two reads is found in its block.
+        let mut segments = self.ingester.segments(tenant, &id, range);
+        if let Some(flusher) = &self.flusher {
+            match flusher.find(tenant, id, range).await {
+                Ok(found) => {
+                    for (trace, _inspected) in found {
+                        segments.push(bytes::Bytes::from(prost::Message::encode_to_vec(&trace)));
+                    }
+                }
+                // What memory holds is still an answer; with nothing there, the client retries.
+                Err(error) if !segments.is_empty() => {
+                    tracing::warn!(tenant = %tenant, trace = %id, %error,
+                        "block lookup failed; answering from memory");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
         if segments.is_empty() {
             return Ok(None);
         }

@@ -48,6 +48,9 @@ struct ConfigArgs {
     /// Internal listener: /metrics, /ready, /live.
     #[arg(long)]
     internal_addr: Option<String>,
+    /// Where blocks go: file:///path, s3://bucket/prefix, gs://…, az://…, memory://.
+    #[arg(long)]
+    storage_url: Option<String>,
 }
 
 impl ConfigArgs {
@@ -58,6 +61,7 @@ impl ConfigArgs {
             otlp_grpc_addr: self.otlp_grpc_addr.clone(),
             otlp_http_addr: self.otlp_http_addr.clone(),
             internal_addr: self.internal_addr.clone(),
+            storage_url: self.storage_url.clone(),
         };
         Config::load(self.config.as_deref(), std::env::vars(), &overrides)
     }

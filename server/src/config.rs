@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 use sextant_gateway::GatewayConfig;
 use sextant_model::Limits;
-use sextant_pipeline::IngesterConfig;
-use sextant_store::WalConfig;
+use sextant_pipeline::{BlockConfig, IngesterConfig};
+use sextant_store::{StorageConfig, WalConfig};
+use sextant_tenancy::SqliteConfig;
 
 /// Everything `sextant serve` can be told. Per-tenant settings live in the control-plane
 /// database, never here; `limits` are the defaults every tenant starts from.
@@ -25,7 +26,28 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub ingester: IngesterConfig,
     pub wal: WalConfig,
+    pub block: BlockConfig,
+    pub storage: StorageConfig,
+    pub catalog: CatalogConfig,
     pub limits: Limits,
+}
+
+/// The control-plane database holding the block catalog (SQLite, the embedded default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// SQLite file; a relative path is under data_dir.
+    pub path: PathBuf,
+    pub sqlite: SqliteConfig,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("sextant.db"),
+            sqlite: SqliteConfig::default(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -37,6 +59,9 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             ingester: IngesterConfig::default(),
             wal: WalConfig::default(),
+            block: BlockConfig::default(),
+            storage: StorageConfig::default(),
+            catalog: CatalogConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -102,6 +127,7 @@ pub struct Overrides {
     pub otlp_grpc_addr: Option<String>,
     pub otlp_http_addr: Option<String>,
     pub internal_addr: Option<String>,
+    pub storage_url: Option<String>,
 }
 
 /// Every problem found while loading, each on its own line.
@@ -159,6 +185,9 @@ impl Config {
         if self.wal.dir.is_relative() {
             self.wal.dir = self.data_dir.join(&self.wal.dir);
         }
+        if self.catalog.path.is_relative() {
+            self.catalog.path = self.data_dir.join(&self.catalog.path);
+        }
         self
     }
 
@@ -180,6 +209,18 @@ impl Config {
             problems.push("gateway.max_request_bytes: must be greater than zero".into());
         }
         problems.extend(self.wal.validate());
+        problems.extend(self.storage.validate());
+        let pipeline = sextant_pipeline::PipelineConfig {
+            ingester: self.ingester.clone(),
+            wal: self.wal.clone(),
+            block: self.block.clone(),
+        };
+        problems.extend(
+            pipeline
+                .validate()
+                .into_iter()
+                .filter(|p| !p.starts_with("wal.") && !p.starts_with("ingester.")),
+        );
         if self.limits.ingestion_burst_bytes < self.limits.ingestion_rate_bytes {
             problems.push(
                 "limits.ingestion_burst_bytes must be at least limits.ingestion_rate_bytes".into(),
@@ -273,6 +314,7 @@ fn apply_overrides(tree: &mut Value, o: &Overrides) {
     set(&["server", "otlp_grpc_addr"], o.otlp_grpc_addr.clone());
     set(&["server", "otlp_http_addr"], o.otlp_http_addr.clone());
     set(&["server", "internal_addr"], o.internal_addr.clone());
+    set(&["storage", "url"], o.storage_url.clone());
 }
 
 fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {
@@ -344,6 +386,9 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
     let gateway = section::<GatewayConfig>(tree, "gateway", problems);
     let ingester = section::<IngesterConfig>(tree, "ingester", problems);
     let wal = section::<WalConfig>(tree, "wal", problems);
+    let block = section::<BlockConfig>(tree, "block", problems);
+    let storage = section::<StorageConfig>(tree, "storage", problems);
+    let catalog = section::<CatalogConfig>(tree, "catalog", problems);
     let limits = section::<Limits>(tree, "limits", problems);
     Some(Config {
         data_dir,
@@ -352,6 +397,9 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
         gateway: gateway?,
         ingester: ingester?,
         wal: wal?,
+        block: block?,
+        storage: storage?,
+        catalog: catalog?,
         limits: limits?,
     })
 }

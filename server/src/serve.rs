@@ -15,7 +15,9 @@ use axum::serve::ListenerExt;
 use prometheus_client::registry::Registry;
 use sextant_gateway::{BuildInfo, GatewayMetrics, GatewayState};
 use sextant_model::{IngestSink, TraceReader};
-use sextant_pipeline::{Pipeline, PipelineConfig};
+use sextant_pipeline::{BlockBackend, Pipeline, PipelineConfig};
+use sextant_store::ObjectStoreMetrics;
+use sextant_tenancy::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -63,13 +65,28 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     ));
 
     let mut pipeline_registry = Registry::default();
+    let store = sextant_store::open_store(
+        &config.storage,
+        &config.data_dir,
+        ObjectStoreMetrics::register(&mut pipeline_registry),
+    )
+    .context("cannot open the block storage")?;
+    let catalog = SqliteStore::open_with(&config.catalog.path, &config.catalog.sqlite)
+        .await
+        .with_context(|| format!("cannot open the catalog {}", config.catalog.path.display()))?;
+    let backend = BlockBackend {
+        store,
+        catalog: Arc::new(catalog),
+    };
     let pipeline_config = PipelineConfig {
         ingester: config.ingester.clone(),
         wal: config.wal.clone(),
+        block: config.block.clone(),
     };
     let tenants = Arc::new(DefaultLimits::new(config.limits.clone()));
     let pipeline = tokio::task::spawn_blocking(move || {
-        let pipeline = Pipeline::open(pipeline_config, tenants, &mut pipeline_registry);
+        let pipeline =
+            Pipeline::open(pipeline_config, tenants, Some(backend), &mut pipeline_registry);
         pipeline.map(|p| (p, pipeline_registry))
     })
     .await

@@ -326,6 +326,17 @@ impl Ingester {
     }
 }
 
+/// A one-span segment at `position`, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_segment(position: WalPosition) -> Segment {
+    Segment {
+        data: Bytes::new(),
+        spans: 1,
+        range: TimeRange::new(1, 2),
+        position,
+    }
+}
+
 fn segment(t: RecordTrace, position: WalPosition) -> Segment {
     Segment {
         data: t.data,

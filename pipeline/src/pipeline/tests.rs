@@ -36,6 +36,7 @@ fn config(dir: &Path) -> PipelineConfig {
             max_bytes: 1 << 30,
             fsync: true,
         },
+        ..Default::default()
     }
 }
 
@@ -44,6 +45,7 @@ fn open_with(config: PipelineConfig, limits: Limits) -> (Arc<Pipeline>, Registry
     let p = Pipeline::open(
         config,
         Arc::new(FixedLimits(Arc::new(limits))),
+        None,
         &mut registry,
     )
     .unwrap();
