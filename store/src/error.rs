@@ -51,6 +51,36 @@ pub enum Error {
     /// Another process (or another `Wal` in this one) holds the directory.
     #[error("write-ahead log directory {} is in use by another writer", dir.display())]
     Locked { dir: PathBuf },
+    /// An object-store request failed.
+    #[error("{context}: {source}")]
+    ObjectStore {
+        context: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// Parquet encoding or decoding failed.
+    #[error("{context}: {source}")]
+    Parquet {
+        context: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Building or reading Arrow arrays failed.
+    #[error("{context}: {source}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    /// A block object does not have the layout of its format version.
+    #[error("malformed block: {reason}")]
+    BlockFormat { reason: String },
+    /// A block object written by another (newer) format version; not read.
+    #[error("{what} has unsupported block format version {version}")]
+    UnsupportedBlockVersion { what: &'static str, version: u32 },
+    /// A blocking task panicked or was cancelled.
+    #[error("{context}: task failed")]
+    Task { context: &'static str },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -63,6 +93,27 @@ impl Error {
         }
     }
 
+    pub(crate) fn object_store(context: impl Into<String>, source: object_store::Error) -> Self {
+        Self::ObjectStore {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn parquet(context: impl Into<String>, source: parquet::errors::ParquetError) -> Self {
+        Self::Parquet {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn arrow(context: impl Into<String>, source: arrow_schema::ArrowError) -> Self {
+        Self::Arrow {
+            context: context.into(),
+            source,
+        }
+    }
+
     /// The classification a client sees.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -70,7 +121,16 @@ impl Error {
             | Self::Corrupt { .. }
             | Self::UnsupportedVersion { .. }
             | Self::Config { .. }
-            | Self::Locked { .. } => ErrorKind::Internal,
+            | Self::Locked { .. }
+            | Self::Parquet { .. }
+            | Self::Arrow { .. }
+            | Self::BlockFormat { .. }
+            | Self::UnsupportedBlockVersion { .. }
+            | Self::Task { .. } => ErrorKind::Internal,
+            Self::ObjectStore { source, .. } => match source {
+                object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+                _ => ErrorKind::Unavailable,
+            },
             Self::OverCap { .. } | Self::Closed | Self::Failed => ErrorKind::Unavailable,
             Self::RecordTooLarge { .. } => ErrorKind::TooLarge,
             Self::NotFound { .. } => ErrorKind::NotFound,
