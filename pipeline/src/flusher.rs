@@ -125,8 +125,7 @@ impl Flusher {
             traces
                 .into_iter()
                 .filter_map(|(id, entry)| {
-                    let segments: Vec<Bytes> =
-                        entry.segments.into_iter().map(|s| s.data).collect();
+                    let segments: Vec<Bytes> = entry.segments.into_iter().map(|s| s.data).collect();
                     querier::merge(segments).map(|found| (id, found.trace))
                 })
                 .collect::<Vec<(TraceId, TracesData)>>()
@@ -209,14 +208,10 @@ impl Flusher {
         for meta in candidates {
             let block = BlockId::parse(&meta.block_id).map_err(|e| Error::Blocks(e.into()))?;
             let prefix = BlockPath::block_prefix(tenant, block);
-            let hit = sextant_store::find_trace(
-                self.backend.store.as_ref(),
-                &prefix,
-                id,
-                &self.caches,
-            )
-            .await
-            .map_err(|e| Error::Blocks(e.into()))?;
+            let hit =
+                sextant_store::find_trace(self.backend.store.as_ref(), &prefix, id, &self.caches)
+                    .await
+                    .map_err(|e| Error::Blocks(e.into()))?;
             found.extend(hit);
         }
         Ok(found)

@@ -24,8 +24,8 @@ mod querier;
 mod testdata;
 
 pub use config::{BlockConfig, IngesterConfig, PipelineConfig};
-pub use flusher::BlockBackend;
 pub use distributor::{MAX_VALUE_DEPTH, decode_otlp_json, decode_otlp_protobuf};
 pub use error::{Error, Result};
+pub use flusher::BlockBackend;
 pub use pipeline::Pipeline;
 pub use sextant_store::{ReplayStats, StorageConfig, WalConfig};

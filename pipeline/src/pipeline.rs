@@ -15,9 +15,9 @@ use sextant_store::{ReplayStats, Wal, WalMetrics, WalPosition};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BlockConfig, IngesterConfig, PipelineConfig};
-use crate::flusher::{BlockBackend, Flusher};
 use crate::distributor::{self, Admission};
 use crate::error::{Error, Result};
+use crate::flusher::{BlockBackend, Flusher};
 use crate::ingester::{Admitted, Ingester};
 use crate::metrics::Metrics;
 use crate::querier;
@@ -171,8 +171,11 @@ impl Pipeline {
         if let Some(flusher) = &self.flusher {
             // Wait for pushes already appending, so their traces are in memory.
             drop(self.append_gate.write().await);
-            self.ingester
-                .sweep(Instant::now(), std::time::Duration::ZERO, std::time::Duration::ZERO);
+            self.ingester.sweep(
+                Instant::now(),
+                std::time::Duration::ZERO,
+                std::time::Duration::ZERO,
+            );
             let flush = async {
                 let report = flusher.flush(&self.ingester, true).await;
                 self.release_wal().await;
@@ -197,13 +200,10 @@ impl Pipeline {
     /// Deletes WAL segments that only hold data already in registered blocks.
     async fn release_wal(&self) {
         let _exclusive = self.append_gate.write().await;
-        let keep_from = self
-            .ingester
-            .min_position()
-            .unwrap_or(WalPosition {
-                segment: self.wal.active_segment(),
-                offset: 0,
-            });
+        let keep_from = self.ingester.min_position().unwrap_or(WalPosition {
+            segment: self.wal.active_segment(),
+            offset: 0,
+        });
         match self.wal.release_before(keep_from) {
             Ok(0) => {}
             Ok(bytes) => {

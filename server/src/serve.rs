@@ -85,8 +85,12 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     };
     let tenants = Arc::new(DefaultLimits::new(config.limits.clone()));
     let pipeline = tokio::task::spawn_blocking(move || {
-        let pipeline =
-            Pipeline::open(pipeline_config, tenants, Some(backend), &mut pipeline_registry);
+        let pipeline = Pipeline::open(
+            pipeline_config,
+            tenants,
+            Some(backend),
+            &mut pipeline_registry,
+        );
         pipeline.map(|p| (p, pipeline_registry))
     })
     .await

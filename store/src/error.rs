@@ -63,6 +63,36 @@ pub enum Error {
     /// Storage settings that cannot work (unknown scheme, malformed URL, bad options).
     #[error("invalid storage settings: {}", problems.join("; "))]
     StorageConfig { problems: Vec<String> },
+    /// An object-store request of the block reader or writer failed.
+    #[error("{context}: {source}")]
+    BlockIo {
+        context: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// Parquet encoding or decoding failed.
+    #[error("{context}: {source}")]
+    Parquet {
+        context: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Building or reading Arrow arrays failed.
+    #[error("{context}: {source}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    /// A block object does not have the layout of its format version.
+    #[error("malformed block: {reason}")]
+    BlockFormat { reason: String },
+    /// A block object written by another (newer) format version; not read.
+    #[error("{what} has unsupported block format version {version}")]
+    UnsupportedBlockVersion { what: &'static str, version: u32 },
+    /// A blocking task panicked or was cancelled.
+    #[error("{context}: task failed")]
+    Task { context: &'static str },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -75,6 +105,30 @@ impl Error {
         }
     }
 
+    pub(crate) fn object_store(context: impl Into<String>, source: object_store::Error) -> Self {
+        Self::BlockIo {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn parquet(
+        context: impl Into<String>,
+        source: parquet::errors::ParquetError,
+    ) -> Self {
+        Self::Parquet {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn arrow(context: impl Into<String>, source: arrow_schema::ArrowError) -> Self {
+        Self::Arrow {
+            context: context.into(),
+            source,
+        }
+    }
+
     /// The classification a client sees.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -82,11 +136,18 @@ impl Error {
             | Self::Corrupt { .. }
             | Self::UnsupportedVersion { .. }
             | Self::Config { .. }
-            | Self::Locked { .. } => ErrorKind::Internal,
+            | Self::Locked { .. }
+            | Self::Parquet { .. }
+            | Self::Arrow { .. }
+            | Self::BlockFormat { .. }
+            | Self::UnsupportedBlockVersion { .. }
+            | Self::Task { .. } => ErrorKind::Internal,
             Self::OverCap { .. } | Self::Closed | Self::Failed => ErrorKind::Unavailable,
             Self::RecordTooLarge { .. } => ErrorKind::TooLarge,
             Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::ObjectStore { source } => object_error_kind(source),
+            Self::ObjectStore { source } | Self::BlockIo { source, .. } => {
+                object_error_kind(source)
+            }
             Self::ObjectPath { .. } => ErrorKind::Internal,
             Self::StorageConfig { .. } => ErrorKind::BadRequest,
         }

@@ -12,11 +12,20 @@
 //! Every object key is built and parsed by [`BlockPath`] (`<tenant>/blocks/<block-id>/<file>`),
 //! tenant first; [`BlockId`]s are derived from tenant and WAL position, so a repeated flush
 //! overwrites rather than duplicates.
+//!
+//! Blocks ([`write_block`], [`find_trace`]) are the immutable Parquet form of completed traces on
+//! object storage; the block module documents the schema (format version [`FORMAT_VERSION`]).
 
+mod block;
 mod error;
 mod object;
 mod wal;
 
+pub use block::{
+    BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, DATA_FILE, FORMAT_VERSION,
+    FORMAT_VERSION_KEY, META_FILE, RowGroupInfo, TraceBloom, find_trace, read_block_info,
+    write_block,
+};
 pub use error::{Error, Result, WAL_RETRY_AFTER};
 pub use object::{
     BlockFile, BlockId, BlockPath, ObjectStoreMetrics, S3Options, Secret, StorageConfig, open_store,

@@ -119,8 +119,7 @@ impl TenantTraces {
     pub(crate) fn block_due(&self, now: Instant, max_bytes: u64, max_age: Duration) -> bool {
         let bytes: u64 = self.completed.values().map(|e| e.bytes).sum();
         let oldest = self.completed.values().filter_map(|e| e.completed_at).min();
-        bytes >= max_bytes
-            || oldest.is_some_and(|at| now.saturating_duration_since(at) >= max_age)
+        bytes >= max_bytes || oldest.is_some_and(|at| now.saturating_duration_since(at) >= max_age)
     }
 
     /// Moves completed traces, oldest completion first, up to about `max_bytes` (at least one),
@@ -176,13 +175,17 @@ impl TenantTraces {
 
     /// Segments of a trace overlapping `range` (all with `None`), completed ones first.
     pub(crate) fn segments(&self, id: &TraceId, range: Option<TimeRange>) -> Vec<Bytes> {
-        [self.flushing.get(id), self.completed.get(id), self.live.get(id)]
-            .into_iter()
-            .flatten()
-            .flat_map(|e| &e.segments)
-            .filter(|s| range.is_none_or(|r| r.overlaps(&s.range)))
-            .map(|s| s.data.clone())
-            .collect()
+        [
+            self.flushing.get(id),
+            self.completed.get(id),
+            self.live.get(id),
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|e| &e.segments)
+        .filter(|s| range.is_none_or(|r| r.overlaps(&s.range)))
+        .map(|s| s.data.clone())
+        .collect()
     }
 }
 
@@ -235,13 +238,20 @@ mod tests {
         assert_eq!(taken.len(), 2, "stops once max bytes are reached");
         assert_eq!(t.completed.len() + t.flushing.len(), 3);
         for (trace, _) in &taken {
-            assert_eq!(t.segments(trace, None).len(), 1, "still readable while flushing");
+            assert_eq!(
+                t.segments(trace, None).len(),
+                1,
+                "still readable while flushing"
+            );
         }
         let ids: Vec<TraceId> = taken.iter().map(|(i, _)| *i).collect();
         t.flush_failed(&ids[..1]);
         assert_eq!(t.completed.len(), 2);
         assert_eq!(t.flushed(&ids[1..]), 10);
-        assert!(t.segments(&ids[1], None).is_empty(), "gone once its block is registered");
+        assert!(
+            t.segments(&ids[1], None).is_empty(),
+            "gone once its block is registered"
+        );
         assert_eq!(t.flushing.len(), 0);
     }
 
