@@ -143,12 +143,14 @@ impl Flusher {
         )
         .await
         .map_err(|e| Error::Blocks(e.into()))?;
+        crate::failpoint::hit("flush.after_objects");
         let meta = info.to_block_meta().map_err(|e| Error::Blocks(e.into()))?;
         self.backend
             .catalog
             .register(meta.clone())
             .await
             .map_err(Error::Blocks)?;
+        crate::failpoint::hit("flush.after_register");
         Ok(meta)
     }
 

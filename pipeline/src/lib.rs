@@ -13,6 +13,7 @@
 mod config;
 mod distributor;
 mod error;
+mod failpoint;
 mod flusher;
 mod ingester;
 mod metrics;

@@ -209,6 +209,7 @@ impl Pipeline {
             Ok(bytes) => {
                 self.metrics.wal_released_bytes.inc_by(bytes);
                 tracing::debug!(bytes, "released wal segments");
+                crate::failpoint::hit("flush.after_wal_release");
             }
             Err(error) => tracing::warn!(%error, "cannot release wal segments"),
         }
