@@ -100,7 +100,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn parquet(context: impl Into<String>, source: parquet::errors::ParquetError) -> Self {
+    pub(crate) fn parquet(
+        context: impl Into<String>,
+        source: parquet::errors::ParquetError,
+    ) -> Self {
         Self::Parquet {
             context: context.into(),
             source,

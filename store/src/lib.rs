@@ -15,8 +15,9 @@ mod error;
 mod wal;
 
 pub use block::{
-    BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, DATA_FILE, FORMAT_VERSION, FORMAT_VERSION_KEY,
-    META_FILE, RowGroupInfo, TraceBloom, find_trace, read_block_info, write_block,
+    BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, DATA_FILE, FORMAT_VERSION,
+    FORMAT_VERSION_KEY, META_FILE, RowGroupInfo, TraceBloom, find_trace, read_block_info,
+    write_block,
 };
 pub use error::{Error, Result, WAL_RETRY_AFTER};
 pub use wal::{

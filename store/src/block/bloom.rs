@@ -78,7 +78,9 @@ impl TraceBloom {
         if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
             return Err(bad("bad magic"));
         }
-        let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         let version = u32_at(4);
         if version != VERSION {
             return Err(Error::UnsupportedBlockVersion {
@@ -142,7 +144,9 @@ mod tests {
             bloom.insert(&id(n));
         }
         assert!((0..10_000).all(|n| bloom.may_contain(&id(n))));
-        let fps = (10_000..110_000).filter(|n| bloom.may_contain(&id(*n))).count();
+        let fps = (10_000..110_000)
+            .filter(|n| bloom.may_contain(&id(*n)))
+            .count();
         assert!(fps < 2_000, "{fps} false positives in 100000");
         let back = TraceBloom::decode(&bloom.encode()).unwrap();
         assert_eq!(back, bloom);

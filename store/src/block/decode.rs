@@ -15,11 +15,9 @@ use crate::error::{Error, Result};
 /// order they first appear.
 pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()> {
     let col = |name: &'static str| {
-        batch
-            .column_by_name(name)
-            .ok_or(Error::BlockFormat {
-                reason: format!("missing column {name}"),
-            })
+        batch.column_by_name(name).ok_or(Error::BlockFormat {
+            reason: format!("missing column {name}"),
+        })
     };
     let trace_id = col(schema::TRACE_ID)?.as_fixed_size_binary();
     let trace_start = col(schema::TRACE_START)?.as_primitive::<UInt64Type>();
@@ -74,7 +72,8 @@ pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()>
         let start = trace_start
             .value(row)
             .wrapping_add(start_offset.value(row) as u64);
-        let range = attributes.value_offsets()[row] as usize..attributes.value_offsets()[row + 1] as usize;
+        let range =
+            attributes.value_offsets()[row] as usize..attributes.value_offsets()[row + 1] as usize;
         let mut attrs = Vec::with_capacity(range.len());
         for i in range {
             let value = if !str_v.is_null(i) {
@@ -86,9 +85,11 @@ pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()>
             } else if !bool_v.is_null(i) {
                 Some(any(Value::BoolValue(bool_v.value(i))))
             } else if !any_v.is_null(i) {
-                Some(AnyValue::decode(any_v.value(i)).map_err(|e| Error::BlockFormat {
-                    reason: format!("bad attribute value: {e}"),
-                })?)
+                Some(
+                    AnyValue::decode(any_v.value(i)).map_err(|e| Error::BlockFormat {
+                        reason: format!("bad attribute value: {e}"),
+                    })?,
+                )
             } else {
                 None
             };

@@ -175,7 +175,8 @@ impl Rows {
                         parent_id.append_value(&span.parent_span_id);
                     }
                 }
-                start_offset.append_value(span.start_time_unix_nano.wrapping_sub(facts.start) as i64);
+                start_offset
+                    .append_value(span.start_time_unix_nano.wrapping_sub(facts.start) as i64);
                 duration.append_value(
                     span.end_time_unix_nano
                         .wrapping_sub(span.start_time_unix_nano) as i64,
@@ -336,9 +337,7 @@ impl AttrBuilder {
                 // An absent value: every typed column null.
                 None => {}
                 Some(AnyValue { value: None }) => a = Some(Vec::new()),
-                Some(AnyValue {
-                    value: Some(value),
-                }) => match value {
+                Some(AnyValue { value: Some(value) }) => match value {
                     Value::StringValue(v) => s = Some(v.as_str()),
                     Value::IntValue(v) => i = Some(*v),
                     Value::DoubleValue(v) => d = Some(*v),

@@ -391,4 +391,3 @@ impl ChunkReader for Sparse {
         self.slice(start, length as u64)
     }
 }
-

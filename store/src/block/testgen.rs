@@ -50,8 +50,14 @@ fn resource(i: usize) -> Resource {
             kv("service.namespace", s(SERVICES[i].1)),
             kv("service.version", s("1.42.0")),
             kv("deployment.environment", s("production")),
-            kv("host.name", s(format!("node-{i}.eu-west-1.compute.internal"))),
-            kv("k8s.pod.name", s(format!("{}-7d9f8b6c5-x{i}q", SERVICES[i].0))),
+            kv(
+                "host.name",
+                s(format!("node-{i}.eu-west-1.compute.internal")),
+            ),
+            kv(
+                "k8s.pod.name",
+                s(format!("{}-7d9f8b6c5-x{i}q", SERVICES[i].0)),
+            ),
             kv("telemetry.sdk.language", s("rust")),
         ],
         ..Default::default()
@@ -78,7 +84,11 @@ pub(crate) fn realistic(seed: u64, spans: usize) -> Vec<(TraceId, TracesData)> {
                 ids[rng.random_range(0..n)].to_vec()
             };
             ids.push(span_id);
-            let service = if n == 0 { 0 } else { rng.random_range(0..SERVICES.len()) };
+            let service = if n == 0 {
+                0
+            } else {
+                rng.random_range(0..SERVICES.len())
+            };
             let (name, route, status) = OPERATIONS[rng.random_range(0..OPERATIONS.len())];
             let start = trace_start + n as u64 * 1_000_000 + rng.random_range(0..500_000u64);
             let duration = rng.random_range(50_000..40_000_000u64);
@@ -89,19 +99,37 @@ pub(crate) fn realistic(seed: u64, spans: usize) -> Vec<(TraceId, TracesData)> {
                 _ => SpanKind::Server,
             };
             let mut attributes = vec![
-                kv("http.request.method", s(name.split(' ').next().unwrap_or("GET"))),
+                kv(
+                    "http.request.method",
+                    s(name.split(' ').next().unwrap_or("GET")),
+                ),
                 kv("http.route", s(route)),
-                kv("url.path", s(format!("{route}/{}", rng.random_range(1000..99999)))),
+                kv(
+                    "url.path",
+                    s(format!("{route}/{}", rng.random_range(1000..99999))),
+                ),
                 kv("http.response.status_code", Value::IntValue(status)),
-                kv("server.address", s(format!("{}.svc.cluster.local", SERVICES[service].0))),
+                kv(
+                    "server.address",
+                    s(format!("{}.svc.cluster.local", SERVICES[service].0)),
+                ),
                 kv("network.protocol.version", s("1.1")),
                 kv(
                     "user_agent.original",
                     s("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"),
                 ),
-                kv("app.request_id", s(format!("{:032x}", rng.random::<u128>()))),
-                kv("app.user_id", Value::IntValue(rng.random_range(1..5_000_000))),
-                kv("thread.name", s(format!("worker-{}", rng.random_range(0..64)))),
+                kv(
+                    "app.request_id",
+                    s(format!("{:032x}", rng.random::<u128>())),
+                ),
+                kv(
+                    "app.user_id",
+                    Value::IntValue(rng.random_range(1..5_000_000)),
+                ),
+                kv(
+                    "thread.name",
+                    s(format!("worker-{}", rng.random_range(0..64))),
+                ),
             ];
             if service == 5 {
                 attributes.push(kv("db.system", s("postgresql")));
@@ -117,7 +145,10 @@ pub(crate) fn realistic(seed: u64, spans: usize) -> Vec<(TraceId, TracesData)> {
                     name: if failed { "exception" } else { "cache.miss" }.into(),
                     attributes: vec![
                         kv("exception.type", s("UpstreamTimeout")),
-                        kv("exception.message", s("upstream did not answer within 30ms")),
+                        kv(
+                            "exception.message",
+                            s("upstream did not answer within 30ms"),
+                        ),
                     ],
                     dropped_attributes_count: 0,
                 }]
@@ -135,8 +166,16 @@ pub(crate) fn realistic(seed: u64, spans: usize) -> Vec<(TraceId, TracesData)> {
                 attributes,
                 events,
                 status: Some(Status {
-                    message: if failed { "internal error".into() } else { String::new() },
-                    code: if failed { StatusCode::Error } else { StatusCode::Unset } as i32,
+                    message: if failed {
+                        "internal error".into()
+                    } else {
+                        String::new()
+                    },
+                    code: if failed {
+                        StatusCode::Error
+                    } else {
+                        StatusCode::Unset
+                    } as i32,
                 }),
                 flags: 0x100,
                 ..Default::default()
@@ -171,21 +210,35 @@ pub(crate) fn realistic(seed: u64, spans: usize) -> Vec<(TraceId, TracesData)> {
 fn any_value() -> impl Strategy<Value = AnyValue> {
     let leaf = prop_oneof![
         Just(AnyValue { value: None }),
-        ".{0,8}".prop_map(|v| AnyValue { value: Some(Value::StringValue(v)) }),
-        any::<bool>().prop_map(|v| AnyValue { value: Some(Value::BoolValue(v)) }),
-        any::<i64>().prop_map(|v| AnyValue { value: Some(Value::IntValue(v)) }),
-        prop_oneof![any::<f64>(), Just(f64::NAN), Just(-0.0), Just(f64::INFINITY)]
-            .prop_map(|v| AnyValue { value: Some(Value::DoubleValue(v)) }),
-        prop::collection::vec(any::<u8>(), 0..6)
-            .prop_map(|v| AnyValue { value: Some(Value::BytesValue(v)) }),
+        ".{0,8}".prop_map(|v| AnyValue {
+            value: Some(Value::StringValue(v))
+        }),
+        any::<bool>().prop_map(|v| AnyValue {
+            value: Some(Value::BoolValue(v))
+        }),
+        any::<i64>().prop_map(|v| AnyValue {
+            value: Some(Value::IntValue(v))
+        }),
+        prop_oneof![
+            any::<f64>(),
+            Just(f64::NAN),
+            Just(-0.0),
+            Just(f64::INFINITY)
+        ]
+        .prop_map(|v| AnyValue {
+            value: Some(Value::DoubleValue(v))
+        }),
+        prop::collection::vec(any::<u8>(), 0..6).prop_map(|v| AnyValue {
+            value: Some(Value::BytesValue(v))
+        }),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(|values| AnyValue {
                 value: Some(Value::ArrayValue(ArrayValue { values })),
             }),
-            prop::collection::vec(("[a-z]{0,4}", prop::option::of(inner)), 0..4).prop_map(
-                |kvs| AnyValue {
+            prop::collection::vec(("[a-z]{0,4}", prop::option::of(inner)), 0..4).prop_map(|kvs| {
+                AnyValue {
                     value: Some(Value::KvlistValue(KeyValueList {
                         values: kvs
                             .into_iter()
@@ -193,7 +246,7 @@ fn any_value() -> impl Strategy<Value = AnyValue> {
                             .collect(),
                     })),
                 }
-            ),
+            }),
         ]
     })
 }
@@ -233,19 +286,28 @@ fn link() -> impl Strategy<Value = Link> {
         any::<u32>(),
         any::<u32>(),
     )
-        .prop_map(|(trace_id, span_id, trace_state, attributes, dropped, flags)| Link {
-            trace_id,
-            span_id,
-            trace_state,
-            attributes,
-            dropped_attributes_count: dropped,
-            flags,
-        })
+        .prop_map(
+            |(trace_id, span_id, trace_state, attributes, dropped, flags)| Link {
+                trace_id,
+                span_id,
+                trace_state,
+                attributes,
+                dropped_attributes_count: dropped,
+                flags,
+            },
+        )
 }
 
 /// A span of trace `trace`; `parent` is a span ID of the same trace, or anything.
 fn span(trace: Vec<u8>) -> impl Strategy<Value = Span> {
-    let ids = (id_bytes(), prop::option::of(id_bytes()), ".{0,6}", any::<u32>(), ".{0,8}", 0..7i32);
+    let ids = (
+        id_bytes(),
+        prop::option::of(id_bytes()),
+        ".{0,6}",
+        any::<u32>(),
+        ".{0,8}",
+        0..7i32,
+    );
     let times = (any::<u64>(), any::<u64>(), 0u64..3_000, 0u64..3_000);
     let rest = (
         attributes(),
@@ -265,10 +327,17 @@ fn span(trace: Vec<u8>) -> impl Strategy<Value = Span> {
         let (start, end) = if len % 7 == 0 {
             (wild_start, wild_end)
         } else {
-            (1_700_000_000_000_000_000 + start, 1_700_000_000_000_000_000 + start + len)
+            (
+                1_700_000_000_000_000_000 + start,
+                1_700_000_000_000_000_000 + start + len,
+            )
         };
         Span {
-            trace_id: if odd_trace { trace[..5].to_vec() } else { trace.clone() },
+            trace_id: if odd_trace {
+                trace[..5].to_vec()
+            } else {
+                trace.clone()
+            },
             span_id,
             trace_state,
             parent_span_id: parent_span_id.unwrap_or_default(),
@@ -289,24 +358,36 @@ fn span(trace: Vec<u8>) -> impl Strategy<Value = Span> {
 }
 
 fn entity_ref() -> impl Strategy<Value = EntityRef> {
-    (".{0,4}", ".{0,4}", prop::collection::vec(".{0,3}", 0..2), prop::collection::vec(".{0,3}", 0..2))
-        .prop_map(|(schema_url, r#type, id_keys, description_keys)| EntityRef {
-            schema_url,
-            r#type,
-            id_keys,
-            description_keys,
-        })
+    (
+        ".{0,4}",
+        ".{0,4}",
+        prop::collection::vec(".{0,3}", 0..2),
+        prop::collection::vec(".{0,3}", 0..2),
+    )
+        .prop_map(
+            |(schema_url, r#type, id_keys, description_keys)| EntityRef {
+                schema_url,
+                r#type,
+                id_keys,
+                description_keys,
+            },
+        )
 }
 
 fn resource_spans(trace: Vec<u8>) -> impl Strategy<Value = ResourceSpans> {
     let resource = prop::option::of(
-        (attributes(), any::<u32>(), prop::collection::vec(entity_ref(), 0..2)).prop_map(
-            |(attributes, dropped_attributes_count, entity_refs)| Resource {
-                attributes,
-                dropped_attributes_count,
-                entity_refs,
-            },
-        ),
+        (
+            attributes(),
+            any::<u32>(),
+            prop::collection::vec(entity_ref(), 0..2),
+        )
+            .prop_map(
+                |(attributes, dropped_attributes_count, entity_refs)| Resource {
+                    attributes,
+                    dropped_attributes_count,
+                    entity_refs,
+                },
+            ),
     );
     let scope = prop::option::of((".{0,4}", ".{0,4}", attributes(), any::<u32>()).prop_map(
         |(name, version, attributes, dropped_attributes_count)| InstrumentationScope {

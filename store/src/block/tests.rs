@@ -132,9 +132,21 @@ async fn writes_are_deterministic() {
     // Through the store too: a second write leaves the same bytes.
     let store = InMemory::new();
     write(&store, "b", realistic(9, 2_000), &options).await;
-    let first = store.get(&prefix("b").join(DATA_FILE)).await.unwrap().bytes().await.unwrap();
+    let first = store
+        .get(&prefix("b").join(DATA_FILE))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     write(&store, "b", realistic(9, 2_000), &options).await;
-    let second = store.get(&prefix("b").join(DATA_FILE)).await.unwrap().bytes().await.unwrap();
+    let second = store
+        .get(&prefix("b").join(DATA_FILE))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(first, second);
     assert_eq!(first.as_ref(), a.data.as_slice());
 }
@@ -159,10 +171,19 @@ async fn format_version_is_recorded_and_checked() {
         .await
         .unwrap();
     let err = read_block_info(&store, &prefix("b1")).await.unwrap_err();
-    assert!(matches!(err, Error::UnsupportedBlockVersion { version: 2, .. }), "{err}");
+    assert!(
+        matches!(err, Error::UnsupportedBlockVersion { version: 2, .. }),
+        "{err}"
+    );
 
     // data.parquet of another version is refused: rewrite its footer's key-value metadata.
-    let data = store.get(&prefix("b1").join(DATA_FILE)).await.unwrap().bytes().await.unwrap();
+    let data = store
+        .get(&prefix("b1").join(DATA_FILE))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let needle = format!("{FORMAT_VERSION_KEY}");
     let at = data
         .windows(needle.len())
@@ -170,7 +191,12 @@ async fn format_version_is_recorded_and_checked() {
         .expect("version key in footer");
     let mut patched = data.to_vec();
     // The value follows the key (thrift: field header, length, then "1").
-    let value_at = at + needle.len() + patched[at + needle.len()..].iter().position(|b| *b == b'1').unwrap();
+    let value_at = at
+        + needle.len()
+        + patched[at + needle.len()..]
+            .iter()
+            .position(|b| *b == b'1')
+            .unwrap();
     patched[value_at] = b'7';
     store
         .put(&prefix("b1").join(DATA_FILE), PutPayload::from(patched))
@@ -180,7 +206,10 @@ async fn format_version_is_recorded_and_checked() {
     let err = find_trace(&store, &prefix("b1"), *id, &BlockCaches::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::UnsupportedBlockVersion { version: 7, .. }), "{err}");
+    assert!(
+        matches!(err, Error::UnsupportedBlockVersion { version: 7, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -199,9 +228,14 @@ async fn bloom_negative_never_touches_the_data_file() {
             rejected += 1;
         }
     }
-    assert!(rejected >= 950, "bloom rejected {rejected} of 1000 absent ids");
+    assert!(
+        rejected >= 950,
+        "bloom rejected {rejected} of 1000 absent ids"
+    );
     // A present ID does reach the (missing) data file.
-    let err = find_trace(&store, &prefix("b1"), traces[0].0, &caches).await.unwrap_err();
+    let err = find_trace(&store, &prefix("b1"), traces[0].0, &caches)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), sextant_model::ErrorKind::NotFound);
 }
 
@@ -219,14 +253,20 @@ async fn lookup_reads_one_row_group_and_ids_between_groups_read_none() {
     let caches = BlockCaches::default();
     let largest = info.row_groups.iter().map(|g| g.bytes).max().unwrap();
     // Warm the bloom filter and footer caches.
-    find_trace(&store, &prefix("b1"), traces[0].0, &caches).await.unwrap().unwrap();
+    find_trace(&store, &prefix("b1"), traces[0].0, &caches)
+        .await
+        .unwrap()
+        .unwrap();
     for (id, data) in traces.iter().step_by(37) {
         let (found, inspected) = find_trace(&store, &prefix("b1"), *id, &caches)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(canonical(&found), canonical(data));
-        assert!(inspected <= largest, "{inspected} bytes read, largest row group {largest}");
+        assert!(
+            inspected <= largest,
+            "{inspected} bytes read, largest row group {largest}"
+        );
         assert!(inspected > 0);
     }
     // An ID strictly between two row groups: no row group can hold it.
@@ -239,7 +279,9 @@ async fn lookup_reads_one_row_group_and_ids_between_groups_read_none() {
             continue;
         }
         // Whatever the bloom filter says, nothing is found and no row group is fetched.
-        let found = find_trace(&store, &prefix("b1"), between, &caches).await.unwrap();
+        let found = find_trace(&store, &prefix("b1"), between, &caches)
+            .await
+            .unwrap();
         assert!(found.is_none());
     }
     // Row groups are cut at trace boundaries: no trace ID ends one group and starts the next.
@@ -253,9 +295,14 @@ async fn empty_block_round_trips() {
     let store = InMemory::new();
     let info = write(&store, "e", Vec::new(), &BlockOptions::default()).await;
     assert_eq!(info.span_count, 0);
-    let found = find_trace(&store, &prefix("e"), TraceId([1; 16]), &BlockCaches::default())
-        .await
-        .unwrap();
+    let found = find_trace(
+        &store,
+        &prefix("e"),
+        TraceId([1; 16]),
+        &BlockCaches::default(),
+    )
+    .await
+    .unwrap();
     assert!(found.is_none());
 }
 
@@ -287,7 +334,10 @@ async fn measure_size_and_speed() {
             info.row_groups.len(),
             spans as f64 / secs,
         );
-        assert!(per_span <= 90.0, "{per_span} bytes per span is over the floor");
+        assert!(
+            per_span <= 90.0,
+            "{per_span} bytes per span is over the floor"
+        );
         let caches = BlockCaches::default();
         let mut latencies = Vec::new();
         let mut inspected_total = 0;

@@ -135,8 +135,11 @@ pub async fn write_block(
     options: &BlockOptions,
 ) -> Result<BlockInfo> {
     let started = std::time::Instant::now();
-    let (block_id_owned, tenant_owned, options_owned) =
-        (block_id.to_owned(), tenant.as_str().to_owned(), options.clone());
+    let (block_id_owned, tenant_owned, options_owned) = (
+        block_id.to_owned(),
+        tenant.as_str().to_owned(),
+        options.clone(),
+    );
     let encoded = tokio::task::spawn_blocking(move || {
         encode_block(&block_id_owned, &tenant_owned, traces, &options_owned)
     })
@@ -294,7 +297,12 @@ fn writer_properties(options: &BlockOptions, largest_group: usize) -> WriterProp
             .set_column_dictionary_enabled(ColumnPath::from(column), false)
             .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED);
     }
-    for column in [schema::EVENTS, schema::LINKS, schema::RESOURCE, schema::SCOPE] {
+    for column in [
+        schema::EVENTS,
+        schema::LINKS,
+        schema::RESOURCE,
+        schema::SCOPE,
+    ] {
         builder = builder
             .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
