@@ -145,7 +145,9 @@ pub async fn find_trace(
 ) -> Result<Option<(TracesData, u64)>> {
     let mut inspected = 0u64;
     let bloom_path = prefix.clone().join(BLOOM_FILE);
-    let bloom = match caches.blooms.lock().get(bloom_path.as_ref()) {
+    // Bound first: a guard in the match scrutinee would live through the insert below.
+    let cached = caches.blooms.lock().get(bloom_path.as_ref());
+    let bloom = match cached {
         Some(bloom) => bloom,
         None => {
             let bytes = get_all(store, &bloom_path).await?;
