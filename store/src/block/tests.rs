@@ -323,6 +323,7 @@ async fn measure_size_and_speed() {
         let started = Instant::now();
         let encoded = encode_block("m", "acme", traces.clone(), &options).unwrap();
         let secs = started.elapsed().as_secs_f64();
+        print_column_sizes(&encoded.data, spans);
         let info = write(store.as_ref(), "m", traces.clone(), &options).await;
         let per_span = info.total_bytes() as f64 / spans as f64;
         println!(
@@ -357,5 +358,23 @@ async fn measure_size_and_speed() {
             latencies[latencies.len() * 99 / 100],
             inspected_total / latencies.len() as u64,
         );
+    }
+}
+
+fn print_column_sizes(data: &[u8], spans: usize) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(data)).unwrap();
+    let md = reader.metadata();
+    let mut sizes: Vec<(String, i64)> = Vec::new();
+    for rg in md.row_groups() {
+        for (i, c) in rg.columns().iter().enumerate() {
+            if sizes.len() <= i {
+                sizes.push((c.column_path().string(), 0));
+            }
+            sizes[i].1 += c.compressed_size();
+        }
+    }
+    for (name, size) in sizes {
+        println!("    {name:40} {:6.2} B/span", size as f64 / spans as f64);
     }
 }

@@ -295,6 +295,14 @@ fn writer_properties(options: &BlockOptions, largest_group: usize) -> WriterProp
             .set_column_dictionary_enabled(ColumnPath::from(column), false)
             .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
+    // Attribute values mix keys: a dictionary over all of them needs wide indices for every
+    // value because of a few unique ones (request IDs, paths); zstd over plain values is smaller.
+    for column in ["attributes.list.item.str", "attributes.list.item.int"] {
+        builder = builder.set_column_dictionary_enabled(
+            ColumnPath::from(column.split('.').map(str::to_owned).collect::<Vec<_>>()),
+            false,
+        );
+    }
     for column in [schema::START_OFFSET, schema::DURATION] {
         builder = builder
             .set_column_dictionary_enabled(ColumnPath::from(column), false)
