@@ -278,17 +278,17 @@ mod tests {
         gen_blocks(GenBlocksArgs {
             out_dir: dir.path().to_owned(),
             bytes: 1,
-            tenant: "t1".into(),
+            tenant: "tn1".into(),
             spans_per_block: 500,
             row_group_spans: 100,
             seed: 1,
         })
         .await
         .unwrap();
-        let tenant = TenantId::new("t1").unwrap();
+        let tenant = TenantId::new("tn1").unwrap();
         let prefixes = block_prefixes(dir.path(), &tenant).unwrap();
         assert_eq!(prefixes.len(), 1);
-        let ids = std::fs::read_to_string(dir.path().join("t1").join(TRACE_ID_FILE)).unwrap();
+        let ids = std::fs::read_to_string(dir.path().join("tn1").join(TRACE_ID_FILE)).unwrap();
         let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         let caches = BlockCaches::default();
         for line in ids.lines() {
