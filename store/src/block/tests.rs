@@ -315,9 +315,10 @@ async fn measure_size_and_speed() {
     let otlp_bytes: usize = traces.iter().map(|(_, t)| t.encoded_len()).sum();
     let ids: Vec<TraceId> = traces.iter().map(|(id, _)| *id).collect();
     let store = Arc::new(InMemory::new());
-    for row_group_spans in [10_000, 50_000] {
+    for (row_group_spans, zstd_level) in [(10_000, 3), (50_000, 3), (20_000, 9)] {
         let options = BlockOptions {
             row_group_spans,
+            zstd_level,
             ..BlockOptions::default()
         };
         let started = Instant::now();
@@ -327,7 +328,7 @@ async fn measure_size_and_speed() {
         let info = write(store.as_ref(), "m", traces.clone(), &options).await;
         let per_span = info.total_bytes() as f64 / spans as f64;
         println!(
-            "row_group_spans={row_group_spans}: {spans} spans, otlp {:.0} B/span, block {} bytes = {per_span:.1} B/span (data {}, bloom {}), {} row groups, encode {:.0} spans/s (one core, debug-ish build)",
+            "row_group_spans={row_group_spans} zstd={zstd_level}: {spans} spans, otlp {:.0} B/span, block {} bytes = {per_span:.1} B/span (data {}, bloom {}), {} row groups, encode {:.0} spans/s (one core, debug-ish build)",
             otlp_bytes as f64 / spans as f64,
             info.total_bytes(),
             encoded.info.data_bytes,

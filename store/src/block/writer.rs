@@ -36,7 +36,7 @@ impl Default for BlockOptions {
     fn default() -> Self {
         Self {
             row_group_spans: 20_000,
-            zstd_level: 3,
+            zstd_level: 9,
             bloom_false_positive: 0.01,
         }
     }
