@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check-config`, `loadgen`.
+//! Command-line interface: `serve`, `check-config`, `loadgen`, `bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +24,9 @@ enum Command {
     CheckConfig(ConfigArgs),
     /// Send realistic traces to a Sextant (or any OTLP endpoint) and report rates.
     Loadgen(LoadgenArgs),
+    /// Benchmarks over data written directly to storage (never run in CI).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
 }
 
 /// Where the configuration comes from. Flags win over `SEXTANT_*` variables, which win over
@@ -103,6 +106,18 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!(error = format!("{err:#}"), "sextant stopped with an error");
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Bench(command) => {
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
+            };
+            match runtime.block_on(crate::bench::run(command)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
                     eprintln!("error: {err:#}");
                     ExitCode::FAILURE
                 }
