@@ -102,11 +102,7 @@ impl Metrics {
             "WAL records that could not be decoded during replay and were skipped",
             m.replay_failed_records.clone(),
         );
-        registry.register(
-            "sextant_wal_replay_records",
-            "WAL records replayed into memory at start",
-            m.replay_records.clone(),
-        );
+        // Records replayed: the WAL's own `sextant_wal_replay_records` counts them.
         registry.register(
             "sextant_wal_replay_spans",
             "Spans replayed from the WAL into memory at start",

@@ -10,7 +10,11 @@ use crate::loadgen::LoadgenArgs;
 
 /// Sextant: multi-tenant tracing, compatible with Grafana Tempo's APIs.
 #[derive(Debug, Parser)]
-#[command(name = "sextant", version, about)]
+#[command(
+    name = "sextant",
+    version,
+    about = "Sextant: multi-tenant tracing, compatible with Grafana Tempo's APIs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

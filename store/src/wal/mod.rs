@@ -329,6 +329,20 @@ impl Wal {
         self.shared.segments.lock().active
     }
 
+    /// Closes the segment taking appends if it holds any record and starts a new one, so that
+    /// every record written so far can be released; returns the new active segment. Records
+    /// appended concurrently may land on either side.
+    pub async fn roll(&self) -> Result<u64> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Roll { reply })
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
     /// Writes and fsyncs everything queued, then stops the writer thread; later appends fail
     /// with [`Error::Closed`]. Idempotent.
     pub async fn close(&self) -> Result<()> {

@@ -519,3 +519,30 @@ async fn a_failed_writer_refuses_queued_and_later_appends() {
     assert_eq!(wal.failure().as_deref(), Some("simulated fsync failure"));
     assert!(matches!(wal.close().await, Err(Error::Failed)));
 }
+
+#[tokio::test]
+async fn roll_lets_every_written_record_be_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open(config(dir.path(), 1 << 20, 8 << 20));
+    let empty = wal.active_segment();
+    // Rolling a segment without records keeps it: no empty segments pile up.
+    assert_eq!(wal.roll().await.unwrap(), empty);
+    for i in 0..3 {
+        wal.append(payload(i)).await.unwrap();
+    }
+    let active = wal.roll().await.unwrap();
+    assert_eq!(active, empty + 1);
+    assert!(
+        wal.release_before(WalPosition {
+            segment: active,
+            offset: 0
+        })
+        .unwrap()
+            > 0
+    );
+    wal.close().await.unwrap();
+    drop(wal);
+    let (_wal, stats, replayed) = open(config(dir.path(), 1 << 20, 8 << 20));
+    assert_eq!(stats.records, 0, "released records are not replayed");
+    assert!(replayed.is_empty());
+}

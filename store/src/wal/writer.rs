@@ -31,6 +31,10 @@ pub(crate) enum Request {
     Close {
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Start a new segment if the current one holds records; answers the active segment.
+    Roll {
+        reply: oneshot::Sender<Result<u64>>,
+    },
 }
 
 struct Append {
@@ -77,6 +81,7 @@ impl Writer {
             let mut group = Vec::new();
             let mut group_bytes = 0;
             let mut close = None;
+            let mut roll = None;
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
@@ -88,6 +93,10 @@ impl Writer {
                         close = Some(reply);
                         break;
                     }
+                    Request::Roll { reply } => {
+                        roll = Some(reply);
+                        break;
+                    }
                 }
                 if group_bytes < MAX_GROUP_BYTES {
                     next = self.requests.try_recv().ok();
@@ -95,6 +104,9 @@ impl Writer {
             }
             if !group.is_empty() {
                 self.commit(group);
+            }
+            if let Some(reply) = roll {
+                let _ = reply.send(self.roll_if_used());
             }
             if let Some(reply) = close {
                 let _ = reply.send(self.finish());
@@ -176,6 +188,18 @@ impl Writer {
             sync_file(&self.file, &self.shared.metrics).map_err(|e| Error::io(context(), e))?;
         }
         Ok(())
+    }
+
+    /// Starts the next segment when the current one holds records, so that all of it can be
+    /// released; returns the segment taking appends afterwards.
+    fn roll_if_used(&mut self) -> Result<u64> {
+        if self.shared.failed.get().is_some() {
+            return Err(Error::Failed);
+        }
+        if self.size > SEGMENT_HEADER_LEN as u64 {
+            self.roll()?;
+        }
+        Ok(self.seq)
     }
 
     /// Starts the next segment; the current one is already written and synced.
