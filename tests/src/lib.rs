@@ -16,6 +16,7 @@
 //! `<root>/.venv/bin/moto_server`); `SEXTANT_TEST_ECHO=1` copies the binary's stderr to the test output.
 
 mod client;
+mod expected;
 mod json;
 mod moto;
 mod probes;
@@ -28,6 +29,7 @@ pub use client::{
     EXPORT_PATH, OtlpGrpc, ReadApi, TENANT_HEADER, TraceByIdResponse, deflate, gzip, post_otlp,
     zstd,
 };
+pub use expected::{Expected, assert_all_readable};
 pub use json::{Dialect, resource_spans_from_json};
 pub use moto::{Moto, moto_server};
 pub use probes::metric_sum;
