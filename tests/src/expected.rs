@@ -115,9 +115,11 @@ impl Sextant {
 
     /// Wait until no trace is left in memory (every trace completed and written to a block).
     pub async fn wait_all_in_blocks(&self, timeout: Duration) {
-        wait_until(timeout, "every trace to leave memory for a block", async || {
-            self.traces_in_memory().await == 0.0
-        })
+        wait_until(
+            timeout,
+            "every trace to leave memory for a block",
+            async || self.traces_in_memory().await == 0.0,
+        )
         .await;
     }
 }

@@ -32,7 +32,9 @@ pub fn moto_server() -> PathBuf {
         venv.is_file(),
         "moto_server not found: set SEXTANT_TEST_MOTO or run ./scripts/test.sh (it installs \
          moto[server] into {})",
-        venv.parent().map(|p| p.display().to_string()).unwrap_or_default()
+        venv.parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     );
     venv
 }
@@ -112,7 +114,9 @@ impl Moto {
             let body = resp.text().await.expect("list body");
             assert_eq!(status, 200, "listing {bucket}: {body}");
             keys.extend(xml_values(&body, "Key"));
-            token = xml_values(&body, "NextContinuationToken").into_iter().next();
+            token = xml_values(&body, "NextContinuationToken")
+                .into_iter()
+                .next();
             if token.is_none() {
                 return keys;
             }
@@ -146,7 +150,11 @@ impl Moto {
             if self.http.get(&url).send().await.is_ok() {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("moto_server exited at start with {status}");
             }
             assert!(

@@ -78,7 +78,10 @@ mod tests {
                     sextant_a_total{result=\"error\"} 5\nsextant_a_total_other 9\n\
                     sextant_b 1.5\n";
         assert_eq!(metric_sum(text, "sextant_a_total", &[]), 7.0);
-        assert_eq!(metric_sum(text, "sextant_a_total", &[("result", "ok")]), 2.0);
+        assert_eq!(
+            metric_sum(text, "sextant_a_total", &[("result", "ok")]),
+            2.0
+        );
         assert_eq!(metric_sum(text, "sextant_b", &[]), 1.5);
         assert_eq!(metric_sum(text, "sextant_c", &[]), 0.0);
     }

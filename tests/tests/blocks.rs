@@ -29,7 +29,14 @@ async fn send_with_sdks(server: &Sextant) -> Expected {
     let runs: [(&str, Vec<&str>); 3] = [
         (
             "send_traces.py",
-            vec!["--exporter", "grpc", "--endpoint", &grpc, "--tenant", TENANT],
+            vec![
+                "--exporter",
+                "grpc",
+                "--endpoint",
+                &grpc,
+                "--tenant",
+                TENANT,
+            ],
         ),
         (
             "send_traces.py",
@@ -53,7 +60,10 @@ async fn send_with_sdks(server: &Sextant) -> Expected {
     for (script, args) in &runs {
         expected.add_script(script, args).await;
     }
-    assert!(expected.trace_ids.len() >= 8, "the scripts sent too few traces");
+    assert!(
+        expected.trace_ids.len() >= 8,
+        "the scripts sent too few traces"
+    );
     expected
 }
 
@@ -141,7 +151,8 @@ where
     let replayed = server.metric("sextant_wal_replay_records_total", &[]).await;
     assert_eq!(
         replayed, 0.0,
-        "the WAL still held {replayed} records after every trace was in a block"
+        "the restart replayed WAL records (sextant_wal_replay_records_total, summed over its \
+         series: {replayed}) although every trace was in a block before the SIGTERM"
     );
     assert_eq!(
         server.traces_in_memory().await,

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use sextant_model::otlp::TracesData;
 use sextant_tests::{
-    Expected, Options, ReadApi, Sextant, assert_all_readable, attr_str, request, trace,
-    wait_until,
+    Expected, Options, ReadApi, Sextant, assert_all_readable, attr_str, request, trace, wait_until,
 };
 
 const TENANTS: [&str; 2] = ["crash-a", "crash-b"];
@@ -86,7 +85,10 @@ async fn send_until_abort(server: &mut Sextant, failpoint: &str) -> [Expected; 2
         server.stderr_tail()
     );
     let total: usize = acked.iter().map(|e| e.trace_ids.len()).sum();
-    assert!(total >= 5, "only {total} traces acknowledged before the abort");
+    assert!(
+        total >= 5,
+        "only {total} traces acknowledged before the abort"
+    );
     acked
 }
 

@@ -28,7 +28,9 @@ fn padded_trace() -> TracesData {
     for (i, span) in spans.iter_mut().enumerate() {
         for k in 0..2 {
             let pad: String = (0..1000)
-                .map(|j| char::from(b'a' + ((i + k + j + rand::random::<u8>() as usize) % 26) as u8))
+                .map(|j| {
+                    char::from(b'a' + ((i + k + j + rand::random::<u8>() as usize) % 26) as u8)
+                })
                 .collect();
             span.attributes.push(attr_str(&format!("pad.{k}"), &pad));
         }
@@ -122,7 +124,10 @@ async fn s3_outage_keeps_ingest_up_to_the_wal_cap_and_loses_nothing() {
         "Retry-After {retry_after:?} is not a number of seconds"
     );
     let (status, why) = server.ready().await;
-    assert_eq!(status, 503, "/ready with the WAL at its cap answered {status}: {why}");
+    assert_eq!(
+        status, 503,
+        "/ready with the WAL at its cap answered {status}: {why}"
+    );
     assert!(
         why.to_lowercase().contains("cap"),
         "/ready does not name the WAL cap: {why}"
