@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use sextant_model::otlp::TracesData;
 use sextant_tests::{
-    Expected, Options, ReadApi, Sextant, assert_all_readable, attr_str, request, trace, wait_until,
+    Expected, Moto, Options, ReadApi, Sextant, assert_all_readable, attr_str, request, trace,
+    wait_until,
 };
 
 const TENANTS: [&str; 2] = ["crash-a", "crash-b"];
@@ -98,7 +99,7 @@ async fn assert_exactly_once(server: &Sextant, acked: &[Expected; 2], when: &str
     }
 }
 
-async fn crash_at(failpoint: &str) {
+async fn crash_at(failpoint: &str, options: impl Fn() -> Options) {
     let dir = tempfile::Builder::new()
         .prefix("sextant-crash-")
         .tempdir()
@@ -155,15 +156,44 @@ async fn crash_at(failpoint: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_after_block_objects_written_loses_and_duplicates_nothing() {
-    crash_at("flush.after_objects").await;
+    crash_at("flush.after_objects", options).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_after_block_registered_loses_and_duplicates_nothing() {
-    crash_at("flush.after_register").await;
+    crash_at("flush.after_register", options).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_after_wal_release_loses_and_duplicates_nothing() {
-    crash_at("flush.after_wal_release").await;
+    crash_at("flush.after_wal_release", options).await;
+}
+
+/// The same on S3: the block's objects outlive the abort in the bucket (`moto_server` keeps
+/// running across both processes).
+async fn crash_on_s3_at(failpoint: &str) {
+    let moto = Moto::start().await;
+    moto.create_bucket("sextant-crash").await;
+    let endpoint = moto.endpoint();
+    crash_at(failpoint, || {
+        options().s3(&endpoint, "s3://sextant-crash/blocks")
+    })
+    .await;
+    assert!(
+        moto.list_keys("sextant-crash", "blocks/")
+            .await
+            .iter()
+            .any(|k| k.ends_with("/meta.json")),
+        "no block in the bucket"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_after_block_objects_written_on_s3_loses_and_duplicates_nothing() {
+    crash_on_s3_at("flush.after_objects").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_after_block_registered_on_s3_loses_and_duplicates_nothing() {
+    crash_on_s3_at("flush.after_register").await;
 }
