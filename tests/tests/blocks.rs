@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use sextant_tests::{
-    Expected, Moto, Options, ReadApi, Sextant, assert_all_readable, assert_same_spans, flatten,
-    post_otlp, request, trace,
+    Expected, Moto, Options, ReadApi, Sextant, assert_all_readable, assert_same_spans, attr_str,
+    flatten, post_otlp, request, trace,
 };
 
 const TENANT: &str = "blocks-e2e";
@@ -216,7 +216,13 @@ struct Acked {
 /// well after it completed; no read may 404 or lack a span.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
-    let server = Sextant::start(Options::new().fast_blocks()).await;
+    // Small WAL segments, so that segments roll over and are released during the run.
+    let server = Sextant::start(
+        Options::new()
+            .fast_blocks()
+            .env("SEXTANT_WAL__SEGMENT_BYTES", "65536"),
+    )
+    .await;
     let tenant = "hand-over";
     let stop = Arc::new(AtomicBool::new(false));
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
@@ -229,7 +235,14 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
         let acked = acked.clone();
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let (trace_id, spans) = trace(3);
+                let (trace_id, mut spans) = trace(3);
+                for span in &mut spans {
+                    // About 3 KiB a trace, so that 64 KiB WAL segments roll over.
+                    let pad: String = (0..1000)
+                        .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
+                        .collect();
+                    span.attributes.push(attr_str("pad", &pad));
+                }
                 let data = request("hand-over-svc", spans);
                 let resp = post_otlp(
                     &client,
@@ -321,6 +334,11 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
             .await
             >= 3.0,
         "too few blocks written to cover a hand-over"
+    );
+
+    assert!(
+        server.metric("sextant_wal_released_bytes_total", &[]).await > 0.0,
+        "no WAL segment released while blocks were written"
     );
 
     // Everything still in flight: read once more after the last block.
