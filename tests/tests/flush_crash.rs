@@ -155,17 +155,17 @@ async fn crash_at(failpoint: &str, options: impl Fn() -> Options) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abort_after_block_objects_written_loses_and_duplicates_nothing() {
+async fn abort_after_block_objects_written_reads_back_every_acked_span_once() {
     crash_at("flush.after_objects", options).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abort_after_block_registered_loses_and_duplicates_nothing() {
+async fn abort_after_block_registered_reads_back_every_acked_span_once() {
     crash_at("flush.after_register", options).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abort_after_wal_release_loses_and_duplicates_nothing() {
+async fn abort_after_wal_release_reads_back_every_acked_span_once() {
     crash_at("flush.after_wal_release", options).await;
 }
 
@@ -189,11 +189,11 @@ async fn crash_on_s3_at(failpoint: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abort_after_block_objects_written_on_s3_loses_and_duplicates_nothing() {
+async fn abort_after_block_objects_written_on_s3_reads_back_every_acked_span_once() {
     crash_on_s3_at("flush.after_objects").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abort_after_block_registered_on_s3_loses_and_duplicates_nothing() {
+async fn abort_after_block_registered_on_s3_reads_back_every_acked_span_once() {
     crash_on_s3_at("flush.after_register").await;
 }
