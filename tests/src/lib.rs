@@ -6,14 +6,21 @@
 //! Beside it: OTLP clients over HTTP and gRPC ([`OtlpGrpc`], [`post_otlp`]), the four
 //! trace-by-ID reads ([`ReadApi`]) decoded by an independent reader of Tempo's JSON dialect,
 //! span builders, a span-by-span comparison ([`assert_same_spans`]), and a runner for the
-//! Python OpenTelemetry clients in `tests/python/`. It never mocks the server.
+//! Python OpenTelemetry clients in `tests/python/`, `/metrics` and `/ready` probes, a real S3
+//! server ([`Moto`]) and a TCP proxy a test can cut to make a service unreachable
+//! ([`TcpProxy`]). It never mocks the server.
 //!
 //! Environment: `SEXTANT_BIN` (the binary), `SEXTANT_TEST_PYTHON` (a Python with
 //! `tests/python/requirements.txt`, default `<root>/.venv/bin/python`), both set by
-//! `./scripts/test.sh`; `SEXTANT_TEST_ECHO=1` copies the binary's stderr to the test output.
+//! `./scripts/test.sh`, as is `SEXTANT_TEST_MOTO` (`moto_server`, default
+//! `<root>/.venv/bin/moto_server`); `SEXTANT_TEST_ECHO=1` copies the binary's stderr to the test output.
 
 mod client;
+mod expected;
 mod json;
+mod moto;
+mod probes;
+mod proxy;
 mod python;
 mod server;
 mod spans;
@@ -22,7 +29,11 @@ pub use client::{
     EXPORT_PATH, OtlpGrpc, ReadApi, TENANT_HEADER, TraceByIdResponse, deflate, gzip, post_otlp,
     zstd,
 };
+pub use expected::{Expected, assert_all_readable};
 pub use json::{Dialect, resource_spans_from_json};
+pub use moto::{Moto, moto_server};
+pub use probes::metric_sum;
+pub use proxy::TcpProxy;
 pub use python::{Sent, python, run_script, sent};
 pub use server::{Addrs, Options, Sextant, sextant_bin, wait_until, wal_segments, workspace_root};
 pub use spans::{
