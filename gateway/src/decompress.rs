@@ -46,20 +46,48 @@ impl ContentEncoding {
     }
 }
 
+/// How much of an oversize body is read and discarded before answering 413. Answering with
+/// the body unread makes the connection close under a client still sending, which then sees a
+/// broken pipe instead of the 413 that tells it not to retry; past this, the bandwidth matters
+/// more and the connection is closed anyway.
+const DRAIN_LIMIT: usize = 64 << 20;
+
 /// Reads a whole body, refusing (413) one whose declared or actual length is over `cap`.
-pub(crate) async fn read_capped(headers: &HeaderMap, body: Body, cap: usize) -> Result<Bytes> {
+pub(crate) async fn read_capped(headers: &HeaderMap, mut body: Body, cap: usize) -> Result<Bytes> {
     let too_large = || GatewayError::BodyTooLarge { limit: cap as u64 };
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > cap as u64) {
+        if declared.is_some_and(|len| len <= DRAIN_LIMIT as u64) {
+            drain(&mut body, DRAIN_LIMIT).await;
+        }
         return Err(too_large());
     }
-    match http_body_util::Limited::new(body, cap).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(GatewayError::ReadBody(err.to_string())),
+    let mut collected = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| GatewayError::ReadBody(err.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if collected.len() + data.len() > cap {
+            drain(&mut body, DRAIN_LIMIT.saturating_sub(collected.len())).await;
+            return Err(too_large());
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(collected.freeze())
+}
+
+/// Reads and discards up to `limit` more bytes of a body (errors end it quietly).
+async fn drain(body: &mut Body, limit: usize) {
+    let mut seen = 0usize;
+    while seen < limit {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => return,
+        }
     }
 }
 
