@@ -151,7 +151,9 @@ pub async fn write_block(
     let EncodedBlock { data, bloom, info } = encoded;
     put(store, &prefix.clone().join(DATA_FILE), data).await?;
     put(store, &prefix.clone().join(BLOOM_FILE), bloom).await?;
-    let meta = meta_json(&info)?;
+    // The returned info is the one `meta.json` holds (with its own length), so what the
+    // caller registers equals what a repair reads back.
+    let (meta, info) = meta_json(&info)?;
     put(store, &prefix.clone().join(META_FILE), meta).await?;
     tracing::debug!(
         block_id,
@@ -177,8 +179,9 @@ async fn put(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> Result<()>
         .map_err(|e| Error::object_store(format!("put {path}"), e))
 }
 
-/// `meta.json` bytes; `meta_bytes` is the length of the document itself.
-fn meta_json(info: &BlockInfo) -> Result<Vec<u8>> {
+/// `meta.json` bytes and the info they encode; `meta_bytes` is the length of the document
+/// itself.
+fn meta_json(info: &BlockInfo) -> Result<(Vec<u8>, BlockInfo)> {
     let encode = |info: &BlockInfo| {
         serde_json::to_vec_pretty(info).map_err(|e| Error::BlockFormat {
             reason: format!("encode meta.json: {e}"),
@@ -189,11 +192,11 @@ fn meta_json(info: &BlockInfo) -> Result<Vec<u8>> {
     for _ in 0..3 {
         let bytes = encode(&info)?;
         if bytes.len() as u64 == info.meta_bytes {
-            return Ok(bytes);
+            return Ok((bytes, info));
         }
         info.meta_bytes = bytes.len() as u64;
     }
-    encode(&info)
+    Ok((encode(&info)?, info))
 }
 
 /// The CPU part of writing a block: sort, encode Parquet and the bloom filter.
