@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check-config`, `loadgen`.
+//! Command-line interface: `serve`, `check-config`, `loadgen`, `store repair`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
 use crate::loadgen::LoadgenArgs;
+use crate::repair::RepairArgs;
 
 /// Sextant: multi-tenant tracing, compatible with Grafana Tempo's APIs.
 #[derive(Debug, Parser)]
@@ -24,6 +25,16 @@ enum Command {
     CheckConfig(ConfigArgs),
     /// Send realistic traces to a Sextant (or any OTLP endpoint) and report rates.
     Loadgen(LoadgenArgs),
+    /// Maintenance of the block storage.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Re-register complete blocks the catalog lacks, delete orphaned block folders, report
+    /// catalog entries whose blocks are gone.
+    Repair(RepairArgs),
 }
 
 /// Where the configuration comes from. Flags win over `SEXTANT_*` variables, which win over
@@ -108,6 +119,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Store(StoreCommand::Repair(args)) => crate::repair::run(args),
         Command::Loadgen(args) => {
             let Some(runtime) = runtime() else {
                 return ExitCode::FAILURE;

@@ -6,6 +6,7 @@ mod cli;
 pub mod config;
 mod internal;
 mod loadgen;
+mod repair;
 mod serve;
 mod telemetry;
 mod tenants;
