@@ -184,7 +184,7 @@ async fn format_version_is_recorded_and_checked() {
         .bytes()
         .await
         .unwrap();
-    let needle = format!("{FORMAT_VERSION_KEY}");
+    let needle = FORMAT_VERSION_KEY.to_string();
     let at = data
         .windows(needle.len())
         .rposition(|w| w == needle.as_bytes())

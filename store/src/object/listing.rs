@@ -68,7 +68,7 @@ pub async fn list_tenants(store: &dyn ObjectStore) -> Result<RootListing> {
         .map_err(|e| Error::object_store("list the store root", e))?;
     let mut out = RootListing::default();
     for prefix in listed.common_prefixes {
-        let name = prefix.parts().last().map(|p| p.as_ref().to_owned());
+        let name = prefix.filename().map(str::to_owned);
         match name.as_deref().map(TenantId::new) {
             Some(Ok(tenant)) if BlockPath::tenant_prefix(&tenant) == prefix => {
                 out.tenants.push(tenant)
