@@ -5,8 +5,10 @@
 //! repair lists the store tenant by tenant and, for each block folder:
 //!
 //! - complete (`meta.json` reads, names this tenant and block, format version supported) and
-//!   not in the catalog: registers it; in the catalog with the same metadata: nothing to do;
-//!   with different metadata: reports a conflict and changes nothing;
+//!   not in the catalog: registers it once every object is older than `min_age` (a flush or
+//!   compaction registers its own blocks right after writing them); in the catalog with the
+//!   same metadata: nothing to do; with different metadata: reports a conflict and changes
+//!   nothing;
 //! - incomplete (no `meta.json`, or one that does not parse) and not in the catalog: deletes
 //!   its objects when every one of them is older than `min_age` (so a flush in progress is
 //!   never touched), otherwise reports it and leaves it;
@@ -22,7 +24,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use sextant_model::{BlockCatalog, BlockMeta, TenantId};
+use sextant_model::{BlockCatalog, BlockMeta, BlockState, TenantId};
 use sextant_store::object_store::{ObjectStore, ObjectStoreExt};
 use sextant_store::{
     BlockFile, BlockFolder, ObjectStoreMetrics, list_block_folder, list_block_folders,
@@ -69,9 +71,11 @@ pub(crate) enum Action {
         age: Duration,
     },
     /// A catalog entry without a complete block behind it; `removed` when it was forgotten.
+    /// A retired one is usually retention half-way through deleting it.
     Missing {
         tenant: TenantId,
         block: String,
+        retired: bool,
         removed: bool,
     },
     /// The catalog and `meta.json` disagree; nothing was changed.
@@ -112,13 +116,17 @@ impl fmt::Display for Action {
             Self::Missing {
                 tenant,
                 block,
-                removed: false,
-            } => write!(f, "missing {tenant}/{block}"),
-            Self::Missing {
-                tenant,
-                block,
-                removed: true,
-            } => write!(f, "missing {tenant}/{block} (removed from the catalog)"),
+                retired,
+                removed,
+            } => {
+                write!(f, "missing {tenant}/{block}")?;
+                match (retired, removed) {
+                    (false, false) => Ok(()),
+                    (true, false) => f.write_str(" (retired)"),
+                    (false, true) => f.write_str(" (removed from the catalog)"),
+                    (true, true) => f.write_str(" (retired, removed from the catalog)"),
+                }
+            }
             Self::Conflict {
                 tenant,
                 block,
@@ -262,9 +270,9 @@ async fn repair_tenant(
         seen.insert(block);
         repair_folder(store, catalog, options, folder, known, report).await;
     }
-    for (block, _) in registered.iter().filter(|(id, _)| !seen.contains(*id)) {
+    for meta in registered.values().filter(|m| !seen.contains(&m.block_id)) {
         report.checked += 1;
-        missing(catalog, options, tenant, block, report).await;
+        missing(catalog, options, meta, report).await;
     }
 }
 
@@ -324,6 +332,13 @@ async fn repair_folder(
             reason,
         }),
         (Meta::Complete(meta), None) => {
+            // A flush or a compaction registers its block right after writing it; registering
+            // it first would race with them (and a compaction output registered as a fresh
+            // level-0 block would be visible next to its inputs).
+            if let Some(action) = too_young(folder, options) {
+                report.actions.push(action);
+                return;
+            }
             if !options.dry_run
                 && let Err(err) = catalog.register(meta).await
             {
@@ -343,8 +358,8 @@ async fn repair_folder(
                 });
             }
         }
-        (Meta::Incomplete, Some(_)) => {
-            missing(catalog, options, &tenant, &block, report).await;
+        (Meta::Incomplete, Some(known)) => {
+            missing(catalog, options, known, report).await;
             // Once forgotten, what is left of the folder is an orphan like any other.
             if options.remove_missing {
                 orphan(store, options, folder, report).await;
@@ -394,10 +409,10 @@ fn difference(catalog: &BlockMeta, meta: &BlockMeta) -> Option<String> {
 async fn missing(
     catalog: &SqliteStore,
     options: &RepairOptions,
-    tenant: &TenantId,
-    block: &str,
+    known: &BlockMeta,
     report: &mut RepairReport,
 ) {
+    let (tenant, block) = (&known.tenant, known.block_id.as_str());
     let removed = options.remove_missing;
     if removed
         && !options.dry_run
@@ -411,6 +426,7 @@ async fn missing(
     report.actions.push(Action::Missing {
         tenant: tenant.clone(),
         block: block.to_owned(),
+        retired: known.state == BlockState::Retired,
         removed,
     });
 }
@@ -424,6 +440,17 @@ fn age(folder: &BlockFolder, now: SystemTime) -> Duration {
     Duration::from_millis(u64::try_from(now_ms.saturating_sub(newest)).unwrap_or(0))
 }
 
+/// `SkippedYoung` when some object of the folder is younger than `min_age`.
+fn too_young(folder: &BlockFolder, options: &RepairOptions) -> Option<Action> {
+    let age = age(folder, options.now);
+    (age < options.min_age).then(|| Action::SkippedYoung {
+        tenant: folder.tenant.clone(),
+        block: folder.block.to_string(),
+        objects: folder.objects.len(),
+        age,
+    })
+}
+
 async fn orphan(
     store: &dyn ObjectStore,
     options: &RepairOptions,
@@ -431,15 +458,7 @@ async fn orphan(
     report: &mut RepairReport,
 ) {
     let (tenant, block) = (folder.tenant.clone(), folder.block.to_string());
-    let young = |folder: &BlockFolder| {
-        let age = age(folder, options.now);
-        (age < options.min_age).then(|| Action::SkippedYoung {
-            tenant: tenant.clone(),
-            block: block.clone(),
-            objects: folder.objects.len(),
-            age,
-        })
-    };
+    let young = |folder: &BlockFolder| too_young(folder, options);
     if let Some(action) = young(folder) {
         report.actions.push(action);
         return;

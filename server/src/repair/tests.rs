@@ -10,7 +10,8 @@ use sextant_store::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sextant_store::{BlockFile, BlockId, BlockInfo, BlockOptions, BlockPath, write_block};
 use sextant_tenancy::SqliteStore;
 
-use super::{Action, RepairOptions, repair};
+use super::{Action, RepairOptions, repair, run_with};
+use crate::config::{Config, Overrides};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -137,6 +138,27 @@ async fn registers_complete_blocks_the_catalog_lacks_then_does_nothing() {
 }
 
 #[tokio::test]
+async fn leaves_young_complete_blocks_to_their_writer() {
+    let store = InMemory::new();
+    let catalog = catalog().await;
+    complete(&store, &tenant("acme"), block(20)).await;
+    let young = RepairOptions {
+        now: SystemTime::now(),
+        ..options()
+    };
+    let report = repair(&store, &catalog, &young).await;
+    assert!(
+        matches!(
+            report.actions.as_slice(),
+            [Action::SkippedYoung { objects: 3, .. }]
+        ),
+        "{:?}",
+        report.actions
+    );
+    assert!(catalog.list_blocks(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn deletes_old_orphans_and_keeps_young_ones() {
     let store = InMemory::new();
     let catalog = catalog().await;
@@ -215,6 +237,7 @@ async fn reports_missing_blocks_and_removes_them_only_when_asked() {
     let missing = |id: u8, removed| Action::Missing {
         tenant: acme.clone(),
         block: block(id).to_string(),
+        retired: false,
         removed,
     };
     assert_eq!(report.actions, vec![missing(5, false), missing(4, false)]);
@@ -471,4 +494,84 @@ async fn repairs_a_local_directory() {
     let again = repair(&store, &catalog, &options()).await;
     assert!(again.actions.is_empty(), "{:?}", again.actions);
     assert!(again.errors.is_empty(), "{:?}", again.errors);
+}
+
+#[test]
+fn output_lines_say_what_happened() {
+    let (t, b) = (tenant("acme"), block(1).to_string());
+    let line = |action: Action| action.to_string();
+    let id = &b;
+    assert_eq!(
+        line(registered("acme", block(1))),
+        format!("registered acme/{id}")
+    );
+    assert_eq!(
+        line(Action::RemovedOrphan {
+            tenant: t.clone(),
+            block: b.clone(),
+            objects: 2
+        }),
+        format!("removed orphan acme/{id} (2 objects)")
+    );
+    assert_eq!(
+        line(Action::SkippedYoung {
+            tenant: t.clone(),
+            block: b.clone(),
+            objects: 1,
+            age: Duration::from_millis(65_500),
+        }),
+        format!("skipped young acme/{id} (1 objects, newest 1m 5s old)")
+    );
+    let missing = |retired, removed| {
+        line(Action::Missing {
+            tenant: t.clone(),
+            block: b.clone(),
+            retired,
+            removed,
+        })
+    };
+    assert_eq!(missing(false, false), format!("missing acme/{id}"));
+    assert_eq!(missing(true, false), format!("missing acme/{id} (retired)"));
+    assert_eq!(
+        missing(false, true),
+        format!("missing acme/{id} (removed from the catalog)")
+    );
+    assert_eq!(
+        line(Action::Conflict {
+            tenant: t.clone(),
+            block: b.clone(),
+            reason: "spans: catalog 2, meta.json 1".into(),
+        }),
+        format!("conflict acme/{id}: spans: catalog 2, meta.json 1")
+    );
+    assert_eq!(
+        line(Action::Foreign {
+            key: "README".into()
+        }),
+        "ignored README: not a block object"
+    );
+}
+
+/// The command's wiring: the configured data directory's blocks and catalog, as `serve` uses them.
+#[tokio::test]
+async fn runs_against_the_configured_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_owned()),
+        ..Overrides::default()
+    };
+    let config = Config::load(None, std::iter::empty(), &overrides).unwrap();
+    let blocks = dir.path().join("blocks");
+    std::fs::create_dir_all(&blocks).unwrap();
+    let store = LocalFileSystem::new_with_prefix(&blocks).unwrap();
+    complete(&store, &tenant("acme"), block(30)).await;
+
+    let report = run_with(&config, &options()).await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.actions, vec![registered("acme", block(30))]);
+    let catalog = SqliteStore::open_with(&config.catalog.path, &config.catalog.sqlite)
+        .await
+        .unwrap();
+    assert_eq!(catalog.list_blocks(None).await.unwrap().len(), 1);
+    assert!(config.catalog.path.starts_with(dir.path()));
 }
