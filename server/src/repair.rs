@@ -597,6 +597,13 @@ pub(crate) fn run(args: RepairArgs) -> ExitCode {
 
 async fn run_with(config: &Config, options: &RepairOptions) -> anyhow::Result<RepairReport> {
     use anyhow::Context;
+    // A mistyped --data-dir must not quietly create an empty catalog (and register into it).
+    if !config.catalog.path.exists() {
+        anyhow::bail!(
+            "the catalog {} does not exist (check --config / --data-dir; `sextant serve` creates it)",
+            config.catalog.path.display()
+        );
+    }
     let store = sextant_store::open_store(
         &config.storage,
         &config.data_dir,

@@ -566,6 +566,14 @@ async fn runs_against_the_configured_data_directory() {
     let store = LocalFileSystem::new_with_prefix(&blocks).unwrap();
     complete(&store, &tenant("acme"), block(30)).await;
 
+    let refused = run_with(&config, &options()).await.unwrap_err().to_string();
+    assert!(refused.contains("does not exist"), "{refused}");
+    SqliteStore::open_with(&config.catalog.path, &config.catalog.sqlite)
+        .await
+        .unwrap()
+        .close()
+        .await;
+
     let report = run_with(&config, &options()).await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.actions, vec![registered("acme", block(30))]);
