@@ -12,13 +12,22 @@ protocol=${1:-grpc}
 duration=${2:-20s}
 concurrency=${3:-16}
 target=${CARGO_TARGET_DIR:-target}
-cargo build --release -p sextant >&2
-bin=$target/release/sextant
+if [ -n "${SEXTANT_BIN:-}" ]; then
+  bin=$SEXTANT_BIN
+else
+  cargo build --release -p sextant >&2
+  bin=$target/release/sextant
+fi
 data=$(mktemp -d)
 out=$(mktemp)
 cleanup() { [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true; rm -rf "$data" "$out"; }
 trap cleanup EXIT
 
+# The default max_traces_per_tenant (10000, Tempo's) would reject most of a flat-out run's
+# traces (~10k new traces/s with 5 s idle completion); the benchmark measures throughput.
+SEXTANT_LIMITS__MAX_TRACES_PER_TENANT=${MAX_TRACES:-10000000} \
+SEXTANT_LIMITS__INGESTION_RATE_BYTES=100000000000 \
+SEXTANT_LIMITS__INGESTION_BURST_BYTES=100000000000 \
 SEXTANT_LOG__LEVEL=warn \
 SEXTANT_WAL__MAX_BYTES=${WAL_MAX_BYTES:-68719476736} \
 SEXTANT_INGESTER__MAX_LIVE_BYTES=${MAX_LIVE_BYTES:-8589934592} \

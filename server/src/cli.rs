@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check-config`, `loadgen`, `store repair`.
+//! Command-line interface: `serve`, `check-config`, `loadgen`, `store repair`, `bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +28,9 @@ enum Command {
     /// Maintenance of the block storage.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Benchmarks over data written directly to storage (never run in CI).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +123,18 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Store(StoreCommand::Repair(args)) => crate::repair::run(args),
+        Command::Bench(command) => {
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
+            };
+            match runtime.block_on(crate::bench::run(command)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Loadgen(args) => {
             let Some(runtime) = runtime() else {
                 return ExitCode::FAILURE;

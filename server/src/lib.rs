@@ -2,6 +2,7 @@
 //! subcommands and graceful shutdown. The only crate that depends on everything; `main.rs`
 //! only parses the command line and calls [`run`].
 
+mod bench;
 mod catalog_metrics;
 mod cli;
 pub mod config;

@@ -11,9 +11,9 @@ use sextant_model::otlp::{
 
 /// One encoded `ExportTraceServiceRequest` and where each of its traces' IDs sits in it.
 #[derive(Debug, Clone)]
-pub(super) struct Payload {
-    pub(super) bytes: Vec<u8>,
-    pub(super) spans: usize,
+pub(crate) struct Payload {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) spans: usize,
     /// For each trace in the payload, every byte offset where its 16-byte ID was written.
     pub(super) trace_offsets: Vec<Vec<usize>>,
 }
@@ -66,7 +66,7 @@ fn s(v: impl Into<String>) -> Value {
 }
 
 /// A payload of about `spans` spans: traces of 5–15 spans across the services above.
-pub(super) fn payload(seed: u64, spans: usize) -> Payload {
+pub(crate) fn payload(seed: u64, spans: usize) -> Payload {
     let mut rng = StdRng::seed_from_u64(seed);
     let base_time: u64 = 1_700_000_000_000_000_000 + seed * 1_000_000_000;
     let mut by_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES.len()];

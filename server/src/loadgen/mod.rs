@@ -6,7 +6,7 @@
 //! Payloads are generated and encoded once; each send copies one and overwrites its trace IDs in
 //! place, so the generator costs almost nothing next to the server it measures.
 
-mod generate;
+pub(crate) mod generate;
 mod send;
 
 use std::sync::Arc;

@@ -145,8 +145,7 @@ pub async fn find_trace(
 ) -> Result<Option<(TracesData, u64)>> {
     let mut inspected = 0u64;
     let bloom_path = prefix.clone().join(BLOOM_FILE);
-    // Bind the lookup first: a guard living in the match scrutinee would be held across the
-    // fetch below (and deadlock the insert on a miss).
+    // Bound first: a guard in the match scrutinee would live through the insert below.
     let cached = caches.blooms.lock().get(bloom_path.as_ref());
     let bloom = match cached {
         Some(bloom) => bloom,

@@ -184,7 +184,7 @@ async fn format_version_is_recorded_and_checked() {
         .bytes()
         .await
         .unwrap();
-    let needle = FORMAT_VERSION_KEY.to_string();
+    let needle = FORMAT_VERSION_KEY;
     let at = data
         .windows(needle.len())
         .rposition(|w| w == needle.as_bytes())
@@ -315,18 +315,20 @@ async fn measure_size_and_speed() {
     let otlp_bytes: usize = traces.iter().map(|(_, t)| t.encoded_len()).sum();
     let ids: Vec<TraceId> = traces.iter().map(|(id, _)| *id).collect();
     let store = Arc::new(InMemory::new());
-    for row_group_spans in [10_000, 50_000] {
+    for (row_group_spans, zstd_level) in [(10_000, 3), (50_000, 3), (20_000, 9)] {
         let options = BlockOptions {
             row_group_spans,
+            zstd_level,
             ..BlockOptions::default()
         };
         let started = Instant::now();
         let encoded = encode_block("m", "acme", traces.clone(), &options).unwrap();
         let secs = started.elapsed().as_secs_f64();
+        print_column_sizes(&encoded.data, spans);
         let info = write(store.as_ref(), "m", traces.clone(), &options).await;
         let per_span = info.total_bytes() as f64 / spans as f64;
         println!(
-            "row_group_spans={row_group_spans}: {spans} spans, otlp {:.0} B/span, block {} bytes = {per_span:.1} B/span (data {}, bloom {}), {} row groups, encode {:.0} spans/s (one core, debug-ish build)",
+            "row_group_spans={row_group_spans} zstd={zstd_level}: {spans} spans, otlp {:.0} B/span, block {} bytes = {per_span:.1} B/span (data {}, bloom {}), {} row groups, encode {:.0} spans/s (one core, debug-ish build)",
             otlp_bytes as f64 / spans as f64,
             info.total_bytes(),
             encoded.info.data_bytes,
@@ -357,5 +359,23 @@ async fn measure_size_and_speed() {
             latencies[latencies.len() * 99 / 100],
             inspected_total / latencies.len() as u64,
         );
+    }
+}
+
+fn print_column_sizes(data: &[u8], spans: usize) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(data)).unwrap();
+    let md = reader.metadata();
+    let mut sizes: Vec<(String, i64)> = Vec::new();
+    for rg in md.row_groups() {
+        for (i, c) in rg.columns().iter().enumerate() {
+            if sizes.len() <= i {
+                sizes.push((c.column_path().string(), 0));
+            }
+            sizes[i].1 += c.compressed_size();
+        }
+    }
+    for (name, size) in sizes {
+        println!("    {name:40} {:6.2} B/span", size as f64 / spans as f64);
     }
 }

@@ -36,7 +36,7 @@ impl Default for BlockOptions {
     fn default() -> Self {
         Self {
             row_group_spans: 20_000,
-            zstd_level: 3,
+            zstd_level: 9,
             bloom_false_positive: 0.01,
         }
     }
@@ -148,12 +148,14 @@ pub async fn write_block(
         context: "encode block",
     })??;
     let encode_time = started.elapsed();
-    let EncodedBlock { data, bloom, info } = encoded;
+    let EncodedBlock {
+        data,
+        bloom,
+        mut info,
+    } = encoded;
     put(store, &prefix.clone().join(DATA_FILE), data).await?;
     put(store, &prefix.clone().join(BLOOM_FILE), bloom).await?;
-    // The returned info is the one `meta.json` holds (with its own length), so what the
-    // caller registers equals what a repair reads back.
-    let (meta, info) = meta_json(&info)?;
+    let meta = meta_json(&mut info)?;
     put(store, &prefix.clone().join(META_FILE), meta).await?;
     tracing::debug!(
         block_id,
@@ -179,24 +181,22 @@ async fn put(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> Result<()>
         .map_err(|e| Error::object_store(format!("put {path}"), e))
 }
 
-/// `meta.json` bytes and the info they encode; `meta_bytes` is the length of the document
-/// itself.
-fn meta_json(info: &BlockInfo) -> Result<(Vec<u8>, BlockInfo)> {
+/// `meta.json` bytes; `meta_bytes` is the length of the document itself.
+fn meta_json(info: &mut BlockInfo) -> Result<Vec<u8>> {
     let encode = |info: &BlockInfo| {
         serde_json::to_vec_pretty(info).map_err(|e| Error::BlockFormat {
             reason: format!("encode meta.json: {e}"),
         })
     };
     // The length field changes the length; two rounds settle it (a digit more at most).
-    let mut info = info.clone();
     for _ in 0..3 {
-        let bytes = encode(&info)?;
+        let bytes = encode(info)?;
         if bytes.len() as u64 == info.meta_bytes {
-            return Ok((bytes, info));
+            return Ok(bytes);
         }
         info.meta_bytes = bytes.len() as u64;
     }
-    Ok((encode(&info)?, info))
+    encode(info)
 }
 
 /// The CPU part of writing a block: sort, encode Parquet and the bloom filter.
@@ -294,6 +294,14 @@ fn writer_properties(options: &BlockOptions, largest_group: usize) -> WriterProp
         builder = builder
             .set_column_dictionary_enabled(ColumnPath::from(column), false)
             .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
+    // Attribute values mix keys: a dictionary over all of them needs wide indices for every
+    // value because of a few unique ones (request IDs, paths); zstd over plain values is smaller.
+    for column in ["attributes.list.item.str", "attributes.list.item.int"] {
+        builder = builder.set_column_dictionary_enabled(
+            ColumnPath::from(column.split('.').map(str::to_owned).collect::<Vec<_>>()),
+            false,
+        );
     }
     for column in [schema::START_OFFSET, schema::DURATION] {
         builder = builder

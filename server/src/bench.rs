@@ -1,0 +1,300 @@
+//! `sextant bench`: read benchmarks over blocks written directly (not through ingest); never
+//! run in CI.
+//!
+//! `gen-blocks` writes loadgen-shaped blocks under `<out-dir>/<tenant>/blocks/<id>/` and keeps a
+//! sample of the trace IDs it wrote in `<out-dir>/<tenant>/bench-trace-ids.txt`;
+//! `trace-by-id` looks random sampled IDs up across every block (bloom pre-filter, then one row
+//! group) and prints latency percentiles.
+
+use std::collections::HashMap;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use prost::Message;
+use rand::Rng;
+use sextant_model::otlp::{ResourceSpans, ScopeSpans, TracesData};
+use sextant_model::{TenantId, TraceId};
+use sextant_store::{BlockCaches, BlockOptions, find_trace, write_block};
+
+use crate::loadgen::generate;
+
+const TRACE_ID_FILE: &str = "bench-trace-ids.txt";
+/// One trace ID in this many is kept in the sample file.
+const SAMPLE_EVERY: usize = 50;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Write loadgen-shaped blocks straight to a directory.
+    GenBlocks(GenBlocksArgs),
+    /// Measure trace-by-ID latency over blocks written by `gen-blocks`.
+    TraceById(TraceByIdArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GenBlocksArgs {
+    #[arg(long)]
+    out_dir: PathBuf,
+    /// Stop after this many bytes of blocks (suffixes K, M, G accepted: 1G).
+    #[arg(long, value_parser = parse_bytes)]
+    bytes: u64,
+    #[arg(long, default_value = "single-tenant")]
+    tenant: String,
+    #[arg(long, default_value_t = 200_000)]
+    spans_per_block: usize,
+    #[arg(long, default_value_t = BlockOptions::default().row_group_spans)]
+    row_group_spans: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TraceByIdArgs {
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long, default_value = "single-tenant")]
+    tenant: String,
+    #[arg(long, default_value_t = 1_000)]
+    lookups: usize,
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => s.split_at(at),
+        None => (s, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|e| format!("bad byte count {s:?}: {e}"))?;
+    let mult = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        other => return Err(format!("unknown byte unit {other:?}")),
+    };
+    Ok(n.saturating_mul(mult))
+}
+
+pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::GenBlocks(args) => gen_blocks(args).await,
+        BenchCommand::TraceById(args) => trace_by_id(args).await,
+    }
+}
+
+/// Splits a payload into one `TracesData` per trace, keeping resources and scopes.
+fn split_by_trace(data: TracesData) -> Vec<(TraceId, TracesData)> {
+    let mut order: Vec<TraceId> = Vec::new();
+    let mut traces: HashMap<TraceId, TracesData> = HashMap::new();
+    for rs in data.resource_spans {
+        for ss in rs.scope_spans {
+            let mut by_trace: HashMap<TraceId, ScopeSpans> = HashMap::new();
+            let mut local: Vec<TraceId> = Vec::new();
+            for span in ss.spans {
+                let Some(id) = TraceId::from_slice(&span.trace_id) else {
+                    continue;
+                };
+                by_trace
+                    .entry(id)
+                    .or_insert_with(|| {
+                        local.push(id);
+                        ScopeSpans {
+                            scope: ss.scope.clone(),
+                            spans: Vec::new(),
+                            schema_url: ss.schema_url.clone(),
+                        }
+                    })
+                    .spans
+                    .push(span);
+            }
+            for id in local {
+                let scope_spans = by_trace.remove(&id).into_iter().collect();
+                traces
+                    .entry(id)
+                    .or_insert_with(|| {
+                        order.push(id);
+                        TracesData::default()
+                    })
+                    .resource_spans
+                    .push(ResourceSpans {
+                        resource: rs.resource.clone(),
+                        scope_spans,
+                        schema_url: rs.schema_url.clone(),
+                    });
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|id| traces.remove(&id).map(|t| (id, t)))
+        .collect()
+}
+
+async fn gen_blocks(args: GenBlocksArgs) -> anyhow::Result<()> {
+    let tenant = TenantId::new(&args.tenant).context("bad tenant")?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("create {}", args.out_dir.display()))?;
+    let store = LocalFileSystem::new_with_prefix(&args.out_dir).context("open out dir")?;
+    let options = BlockOptions {
+        row_group_spans: args.row_group_spans,
+        ..BlockOptions::default()
+    };
+    let mut sample = String::new();
+    let (mut blocks, mut bytes, mut spans, mut seed) = (0u64, 0u64, 0u64, args.seed * 1_000_000);
+    let mut encode_time = Duration::ZERO;
+    let started = Instant::now();
+    while bytes < args.bytes {
+        let mut traces = Vec::new();
+        let mut block_spans = 0;
+        while block_spans < args.spans_per_block {
+            let payload = generate::payload(seed, 100);
+            seed += 1;
+            let data = TracesData::decode(payload.bytes.as_slice()).context("decode payload")?;
+            block_spans += payload.spans;
+            traces.extend(split_by_trace(data));
+        }
+        for (n, (id, _)) in traces.iter().enumerate() {
+            if n % SAMPLE_EVERY == 0 {
+                sample.push_str(&id.to_hex());
+                sample.push('\n');
+            }
+        }
+        let block_id = format!("bench-{:06}", blocks);
+        let prefix = Path::from(format!("{}/blocks/{block_id}", tenant.as_str()));
+        let t = Instant::now();
+        let info = write_block(&store, &prefix, &block_id, &tenant, traces, &options)
+            .await
+            .with_context(|| format!("write block {block_id}"))?;
+        encode_time += t.elapsed();
+        blocks += 1;
+        bytes += info.total_bytes();
+        spans += info.span_count;
+        eprintln!(
+            "block {block_id}: {} spans, {} bytes, {:.1} bytes/span",
+            info.span_count,
+            info.total_bytes(),
+            info.total_bytes() as f64 / info.span_count.max(1) as f64
+        );
+    }
+    let ids_path = args.out_dir.join(tenant.as_str()).join(TRACE_ID_FILE);
+    std::fs::write(&ids_path, sample).with_context(|| format!("write {}", ids_path.display()))?;
+    println!(
+        "blocks written: {blocks}\nbytes: {bytes}\nspans: {spans}\nbytes/span: {:.1}\nwrite (encode + put): {:.0} spans/s\nwall: {:.1}s",
+        bytes as f64 / spans.max(1) as f64,
+        spans as f64 / encode_time.as_secs_f64().max(1e-9),
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(())
+}
+
+fn block_prefixes(dir: &FsPath, tenant: &TenantId) -> anyhow::Result<Vec<Path>> {
+    let blocks = dir.join(tenant.as_str()).join("blocks");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&blocks).with_context(|| format!("list {}", blocks.display()))? {
+        let entry = entry?;
+        if entry.path().join(sextant_store::META_FILE).exists() {
+            out.push(Path::from(format!(
+                "{}/blocks/{}",
+                tenant.as_str(),
+                entry.file_name().to_string_lossy()
+            )));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+async fn trace_by_id(args: TraceByIdArgs) -> anyhow::Result<()> {
+    let tenant = TenantId::new(&args.tenant).context("bad tenant")?;
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(&args.dir).context("open dir")?);
+    let prefixes = block_prefixes(&args.dir, &tenant)?;
+    let ids_path = args.dir.join(tenant.as_str()).join(TRACE_ID_FILE);
+    let ids: Vec<TraceId> = std::fs::read_to_string(&ids_path)
+        .with_context(|| format!("read {}", ids_path.display()))?
+        .lines()
+        .filter_map(|l| TraceId::parse_hex(l.trim()).ok())
+        .collect();
+    anyhow::ensure!(
+        !ids.is_empty() && !prefixes.is_empty(),
+        "no blocks or trace ids"
+    );
+    let caches = BlockCaches::default();
+    let mut rng = rand::rng();
+    let mut latencies = Vec::with_capacity(args.lookups);
+    let (mut inspected, mut missing, mut first) = (0u64, 0usize, None);
+    for _ in 0..args.lookups {
+        let id = ids[rng.random_range(0..ids.len())];
+        let started = Instant::now();
+        let mut found = false;
+        for prefix in &prefixes {
+            if let Some((_, bytes)) = find_trace(store.as_ref(), prefix, id, &caches).await? {
+                inspected += bytes;
+                found = true;
+            }
+        }
+        let took = started.elapsed();
+        first.get_or_insert(took);
+        latencies.push(took);
+        missing += usize::from(!found);
+    }
+    latencies.sort();
+    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    let (bloom_bytes, footer_bytes) = caches.held_bytes();
+    println!(
+        "blocks: {}\nlookups: {}\nnot found: {missing}\nfirst (cold caches): {:?}\np50: {:?}\np99: {:?}\nmax: {:?}\nbytes inspected per lookup: {}\ncached bloom bytes: {bloom_bytes}\ncached footer bytes: {footer_bytes}",
+        prefixes.len(),
+        latencies.len(),
+        first.unwrap_or_default(),
+        pct(50),
+        pct(99),
+        latencies[latencies.len() - 1],
+        inspected / latencies.len().max(1) as u64,
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_parse() {
+        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        assert!(parse_bytes("1X").is_err());
+    }
+
+    #[tokio::test]
+    async fn generated_blocks_are_found_by_trace_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        gen_blocks(GenBlocksArgs {
+            out_dir: dir.path().to_owned(),
+            bytes: 1,
+            tenant: "tn1".into(),
+            spans_per_block: 500,
+            row_group_spans: 100,
+            seed: 1,
+        })
+        .await
+        .unwrap();
+        let tenant = TenantId::new("tn1").unwrap();
+        let prefixes = block_prefixes(dir.path(), &tenant).unwrap();
+        assert_eq!(prefixes.len(), 1);
+        let ids = std::fs::read_to_string(dir.path().join("tn1").join(TRACE_ID_FILE)).unwrap();
+        let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let caches = BlockCaches::default();
+        for line in ids.lines() {
+            let id = TraceId::parse_hex(line).unwrap();
+            let found = find_trace(&store, &prefixes[0], id, &caches).await.unwrap();
+            assert!(found.is_some(), "trace {line} not found");
+        }
+    }
+}
