@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check-config`, `loadgen`, `bench`.
+//! Command-line interface: `serve`, `check-config`, `loadgen`, `store repair`, `bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
 use crate::loadgen::LoadgenArgs;
+use crate::repair::RepairArgs;
 
 /// Sextant: multi-tenant tracing, compatible with Grafana Tempo's APIs.
 #[derive(Debug, Parser)]
@@ -28,9 +29,19 @@ enum Command {
     CheckConfig(ConfigArgs),
     /// Send realistic traces to a Sextant (or any OTLP endpoint) and report rates.
     Loadgen(LoadgenArgs),
+    /// Maintenance of the block storage.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Benchmarks over data written directly to storage (never run in CI).
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Re-register complete blocks the catalog lacks, delete orphaned block folders, report
+    /// catalog entries whose blocks are gone.
+    Repair(RepairArgs),
 }
 
 /// Where the configuration comes from. Flags win over `SEXTANT_*` variables, which win over
@@ -115,6 +126,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Store(StoreCommand::Repair(args)) => crate::repair::run(args),
         Command::Bench(command) => {
             let Some(runtime) = runtime() else {
                 return ExitCode::FAILURE;

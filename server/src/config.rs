@@ -39,6 +39,9 @@ pub struct CatalogConfig {
     /// SQLite file; a relative path is under data_dir.
     pub path: PathBuf,
     pub sqlite: SqliteConfig,
+    /// How often `sextant_catalog_blocks` / `sextant_catalog_bytes` are read from the catalog.
+    #[serde(with = "humantime_serde")]
+    pub metrics_interval: Duration,
 }
 
 impl Default for CatalogConfig {
@@ -46,6 +49,7 @@ impl Default for CatalogConfig {
         Self {
             path: PathBuf::from("sextant.db"),
             sqlite: SqliteConfig::default(),
+            metrics_interval: Duration::from_secs(30),
         }
     }
 }
@@ -199,6 +203,7 @@ impl Config {
             ("ingester.trace_idle", self.ingester.trace_idle),
             ("ingester.trace_max_live", self.ingester.trace_max_live),
             ("ingester.sweep_interval", self.ingester.sweep_interval),
+            ("catalog.metrics_interval", self.catalog.metrics_interval),
         ];
         for (key, value) in zero_durations {
             if value.is_zero() {

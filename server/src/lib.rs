@@ -3,10 +3,12 @@
 //! only parses the command line and calls [`run`].
 
 mod bench;
+mod catalog_metrics;
 mod cli;
 pub mod config;
 mod internal;
 mod loadgen;
+mod repair;
 mod serve;
 mod telemetry;
 mod tenants;

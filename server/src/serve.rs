@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog_metrics::CatalogMetrics;
 use crate::config::Config;
 use crate::internal::{self, Health};
 use crate::tenants::DefaultLimits;
@@ -74,9 +75,18 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let catalog = SqliteStore::open_with(&config.catalog.path, &config.catalog.sqlite)
         .await
         .with_context(|| format!("cannot open the catalog {}", config.catalog.path.display()))?;
+    let catalog = Arc::new(catalog);
+    // Catalog size is known before the first flush: metrics start from it, not from zero.
+    let catalog_metrics = CatalogMetrics::register(&mut pipeline_registry);
+    catalog_metrics.refresh(&catalog).await;
+    let catalog_metrics_task = tokio::spawn(catalog_metrics.run(
+        catalog.clone(),
+        config.catalog.metrics_interval,
+        shutdown.child_token(),
+    ));
     let backend = BlockBackend {
         store,
-        catalog: Arc::new(catalog),
+        catalog: catalog.clone(),
     };
     let pipeline_config = PipelineConfig {
         ingester: config.ingester.clone(),
@@ -150,6 +160,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         result.context("listener task panicked")??;
     }
     let _ = background.await;
+    let _ = catalog_metrics_task.await;
     pipeline.close().await.context("closing the wal")?;
     tracing::info!("wal closed; bye");
     if !internal_task.is_finished() {

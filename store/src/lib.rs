@@ -11,7 +11,8 @@
 //! Azure or memory), each request with a deadline, retries of transient failures and metrics.
 //! Every object key is built and parsed by [`BlockPath`] (`<tenant>/blocks/<block-id>/<file>`),
 //! tenant first; [`BlockId`]s are derived from tenant and WAL position, so a repeated flush
-//! overwrites rather than duplicates.
+//! overwrites rather than duplicates. Listing the bucket ([`list_tenants`],
+//! [`list_block_folders`]) is only for `sextant store repair`.
 //!
 //! Blocks ([`write_block`], [`find_trace`]) are the immutable Parquet form of completed traces on
 //! object storage; the block module documents the schema (format version [`FORMAT_VERSION`]).
@@ -28,7 +29,8 @@ pub use block::{
 };
 pub use error::{Error, Result, WAL_RETRY_AFTER};
 pub use object::{
-    BlockFile, BlockId, BlockPath, ObjectStoreMetrics, S3Options, Secret, StorageConfig, open_store,
+    BlockFile, BlockFolder, BlockId, BlockPath, ObjectStoreMetrics, RootListing, S3Options, Secret,
+    StorageConfig, TenantListing, list_block_folder, list_block_folders, list_tenants, open_store,
 };
 /// The object_store crate this one is built against, so users name the same version.
 pub use object_store;
