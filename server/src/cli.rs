@@ -110,6 +110,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            crate::alloc::limit_malloc_arenas();
             if let Err(err) = crate::telemetry::init(&config.log) {
                 eprintln!("cannot set up logging: {err}");
                 return ExitCode::FAILURE;

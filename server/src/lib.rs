@@ -4,6 +4,7 @@
 
 mod bench;
 mod catalog_metrics;
+mod alloc;
 mod cli;
 pub mod config;
 mod internal;
