@@ -17,7 +17,10 @@ pub(crate) fn limit_malloc_arenas() {
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[expect(unsafe_code, reason = "mallopt is glibc's only interface to this setting")]
+#[expect(
+    unsafe_code,
+    reason = "mallopt is glibc's only interface to this setting"
+)]
 fn set_arena_max(arenas: libc::c_int) {
     // SAFETY: mallopt only changes allocator parameters; called before other threads start.
     unsafe {

@@ -2,9 +2,9 @@
 //! subcommands and graceful shutdown. The only crate that depends on everything; `main.rs`
 //! only parses the command line and calls [`run`].
 
+mod alloc;
 mod bench;
 mod catalog_metrics;
-mod alloc;
 mod cli;
 pub mod config;
 mod internal;
