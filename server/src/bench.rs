@@ -146,16 +146,27 @@ async fn gen_blocks(args: GenBlocksArgs) -> anyhow::Result<()> {
         ..BlockOptions::default()
     };
     let mut sample = String::new();
-    let (mut blocks, mut bytes, mut spans, mut seed) = (0u64, 0u64, 0u64, args.seed * 1_000_000);
+    // One block's worth of distinct payloads, generated once: each block reuses them with fresh
+    // trace IDs, so content never repeats inside a block (sizes stay realistic) while
+    // generation, which is far slower than writing, happens only once.
+    let per_block = args.spans_per_block.div_ceil(100);
+    let pool: Vec<generate::Payload> = (0..per_block as u64)
+        .map(|i| generate::payload(args.seed.wrapping_mul(1_000_000).wrapping_add(i), 100))
+        .collect();
+    let (mut blocks, mut bytes, mut spans) = (0u64, 0u64, 0u64);
+    let mut seq = 0u64;
     let mut encode_time = Duration::ZERO;
     let started = Instant::now();
     while bytes < args.bytes {
         let mut traces = Vec::new();
         let mut block_spans = 0;
-        while block_spans < args.spans_per_block {
-            let payload = generate::payload(seed, 100);
-            seed += 1;
-            let data = TracesData::decode(payload.bytes.as_slice()).context("decode payload")?;
+        for payload in &pool {
+            if block_spans >= args.spans_per_block {
+                break;
+            }
+            let body = payload.with_fresh_trace_ids(args.seed, seq);
+            seq += payload.trace_offsets.len() as u64;
+            let data = TracesData::decode(body).context("decode payload")?;
             block_spans += payload.spans;
             traces.extend(split_by_trace(data));
         }

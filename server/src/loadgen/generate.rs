@@ -15,12 +15,12 @@ pub(crate) struct Payload {
     pub(crate) bytes: Vec<u8>,
     pub(crate) spans: usize,
     /// For each trace in the payload, every byte offset where its 16-byte ID was written.
-    pub(super) trace_offsets: Vec<Vec<usize>>,
+    pub(crate) trace_offsets: Vec<Vec<usize>>,
 }
 
 impl Payload {
     /// A copy of the payload whose traces carry new IDs: `prefix` then `seq + k` for trace `k`.
-    pub(super) fn with_fresh_trace_ids(&self, prefix: u64, seq: u64) -> Bytes {
+    pub(crate) fn with_fresh_trace_ids(&self, prefix: u64, seq: u64) -> Bytes {
         let mut bytes = self.bytes.clone();
         for (k, offsets) in self.trace_offsets.iter().enumerate() {
             let mut id = [0u8; 16];
