@@ -200,10 +200,22 @@ impl Pipeline {
     /// Deletes WAL segments that only hold data already in registered blocks.
     async fn release_wal(&self) {
         let _exclusive = self.append_gate.write().await;
-        let keep_from = self.ingester.min_position().unwrap_or(WalPosition {
-            segment: self.wal.active_segment(),
-            offset: 0,
-        });
+        let keep_from = match self.ingester.min_position() {
+            Some(position) => position,
+            // Nothing in memory needs the WAL: start a new segment so the one that was taking
+            // appends (whose records are all in blocks) can go too. Otherwise a restart would
+            // replay it and flush its traces a second time.
+            None => match self.wal.roll().await {
+                Ok(active) => WalPosition {
+                    segment: active,
+                    offset: 0,
+                },
+                Err(error) => {
+                    tracing::warn!(%error, "cannot roll the wal");
+                    return;
+                }
+            },
+        };
         match self.wal.release_before(keep_from) {
             Ok(0) => {}
             Ok(bytes) => {
