@@ -212,9 +212,17 @@ impl Flusher {
             let prefix = BlockPath::block_prefix(tenant, block);
             let hit =
                 sextant_store::find_trace(self.backend.store.as_ref(), &prefix, id, &self.caches)
-                    .await
-                    .map_err(|e| Error::Blocks(e.into()))?;
-            found.extend(hit);
+                    .await;
+            match hit {
+                Ok(hit) => found.extend(hit),
+                // A registered block whose objects are gone must not fail every lookup of
+                // the tenant; `sextant store repair` reports and removes it.
+                Err(error) if error.kind() == sextant_model::ErrorKind::NotFound => {
+                    tracing::warn!(tenant = %tenant, block = %meta.block_id, %error,
+                        "registered block has no objects; skipped (run `sextant store repair`)");
+                }
+                Err(error) => return Err(Error::Blocks(error.into())),
+            }
         }
         Ok(found)
     }

@@ -358,3 +358,53 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
     )
     .await;
 }
+
+/// A registered block whose objects vanished (a lost disk, a careless manual cleanup) is skipped
+/// with a warning: lookups of the tenant's other traces, whose time ranges make that block a
+/// candidate too, keep working, and its own traces read as not found rather than as an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_objects_vanished_does_not_break_other_lookups() {
+    let server = Sextant::start(Options::new().fast_blocks()).await;
+    let tenant = "lost-block";
+    let url = format!("{}/v1/traces", server.otlp_http_url());
+    let blocks_dir = server.data_dir().join("blocks").join(tenant).join("blocks");
+    let send = async |spans| {
+        let resp = post_otlp(
+            server.client(),
+            &url,
+            Some(tenant),
+            "application/x-protobuf",
+            None,
+            request("lost-svc", spans).encode_to_vec(),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+    };
+    let block_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&blocks_dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+
+    let (lost, spans) = trace(2);
+    send(spans).await;
+    server.wait_all_in_blocks(Duration::from_secs(20)).await;
+    let first = block_dirs();
+    assert_eq!(first.len(), 1, "one block for the first trace: {first:?}");
+    let (kept, spans) = trace(2);
+    send(spans).await;
+    server.wait_all_in_blocks(Duration::from_secs(20)).await;
+    assert_eq!(block_dirs().len(), 2);
+
+    std::fs::remove_dir_all(&first[0]).unwrap();
+    for api in [ReadApi::V1Proto, ReadApi::V2Json] {
+        assert!(
+            server.read_trace(api, Some(tenant), &kept).await.is_some(),
+            "the intact block's trace must still be readable ({api:?})"
+        );
+        assert!(
+            server.read_trace(api, Some(tenant), &lost).await.is_none(),
+            "the vanished block's trace reads as not found ({api:?})"
+        );
+    }
+}
