@@ -28,6 +28,13 @@ pub enum Error {
     /// The request itself is invalid (a value out of range, a malformed swap).
     #[error("{0}")]
     Invalid(String),
+    /// A tenant or key that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A presented key that is malformed, unknown, wrong, revoked or expired: one message for
+    /// all, so nothing leaks.
+    #[error("invalid credentials")]
+    Unauthenticated,
     /// The database was migrated by a newer binary than this one.
     #[error(
         "database schema version {found} is newer than this binary supports ({supported}); \
@@ -53,6 +60,8 @@ impl Error {
             Error::Open { source, .. } | Error::Database { source, .. } => classify(source),
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Invalid(_) => ErrorKind::BadRequest,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Unauthenticated => ErrorKind::Unauthenticated,
             Error::SchemaTooNew { .. } | Error::MigrationChanged { .. } | Error::Corrupt(_) => {
                 ErrorKind::Internal
             }

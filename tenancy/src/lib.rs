@@ -11,21 +11,35 @@
 //! `migrations/postgres/`, and [`PostgresStore`] implements the same ports (its tests need a
 //! server: `SEXTANT_TEST_POSTGRES_URL`). The tenant directory comes with the tenancy issue.
 
+mod auth;
 mod clock;
 mod config;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+mod keys;
 mod migrate;
 mod postgres;
 mod rows;
 mod sqlite;
+mod store;
+mod tenant;
+mod tenant_sql;
 
+pub use auth::{Principal, authenticate};
 pub use clock::{Clock, ManualClock, system_clock};
 pub use config::SqliteConfig;
 pub use error::{Error, Result};
+pub use keys::{
+    KEY_LEN, KEY_PREFIX, KeyDigest, ParsedKey, Pepper, generate as generate_key, is_key_id,
+    parse as parse_key,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use store::TenantStore;
+pub use tenant::{
+    ApiKey, KeyRecord, LimitOverrides, NewKey, Scopes, Snapshot, Tenant, TenantStatus,
+};
 
 use sextant_model::TenantId;
 

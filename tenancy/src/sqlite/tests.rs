@@ -135,7 +135,7 @@ async fn data_survives_reopen() {
         .fetch_all(&store.pool)
         .await
         .expect("versions");
-    assert_eq!(versions, [(1,)], "migrations applied once");
+    assert_eq!(versions, [(1,), (2,)], "migrations applied once");
 }
 
 #[tokio::test]
@@ -156,7 +156,7 @@ async fn refuses_a_newer_schema() {
             err,
             Error::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
