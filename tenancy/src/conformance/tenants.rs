@@ -292,8 +292,8 @@ pub async fn keys_are_isolated_by_tenant(h: &Harness) {
         .expect("kb");
     let la = s.list_keys(&a).await.expect("list a");
     let lb = s.list_keys(&b).await.expect("list b");
-    assert_eq!(la, [ka.clone()]);
-    assert_eq!(lb, [kb.clone()]);
+    assert_eq!(la, std::slice::from_ref(&ka));
+    assert_eq!(lb, std::slice::from_ref(&kb));
     assert!(
         s.list_keys(&tenant("tenant-x"))
             .await
