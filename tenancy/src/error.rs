@@ -44,6 +44,9 @@ pub enum Error {
     /// An applied migration's text differs from the one embedded in this binary.
     #[error("migration {version} differs from the one applied to this database")]
     MigrationChanged { version: i64 },
+    /// The operating system's random source failed (no key can be made).
+    #[error("os random source failed: {0}")]
+    Random(String),
     /// A stored value that cannot be what this crate wrote.
     #[error("corrupt catalog row: {0}")]
     Corrupt(String),
@@ -62,9 +65,10 @@ impl Error {
             Error::Invalid(_) => ErrorKind::BadRequest,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unauthenticated => ErrorKind::Unauthenticated,
-            Error::SchemaTooNew { .. } | Error::MigrationChanged { .. } | Error::Corrupt(_) => {
-                ErrorKind::Internal
-            }
+            Error::SchemaTooNew { .. }
+            | Error::MigrationChanged { .. }
+            | Error::Corrupt(_)
+            | Error::Random(_) => ErrorKind::Internal,
         }
     }
 }

@@ -167,8 +167,7 @@ fn random_chars(alphabet: &[u8], len: usize) -> Result<String> {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
-        getrandom::fill(&mut buf)
-            .map_err(|e| Error::Invalid(format!("the os random source failed: {e}")))?;
+        getrandom::fill(&mut buf).map_err(|e| Error::Random(e.to_string()))?;
         for &b in &buf {
             if usize::from(b) < limit && out.len() < len {
                 out.push(char::from(alphabet[usize::from(b) % n]));

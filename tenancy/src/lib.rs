@@ -9,7 +9,15 @@
 //! database. Every implementation of the ports runs the same conformance suite
 //! (`conformance`, public behind the `conformance` feature). The Postgres schema is in
 //! `migrations/postgres/`, and [`PostgresStore`] implements the same ports (its tests need a
-//! server: `SEXTANT_TEST_POSTGRES_URL`). The tenant directory comes with the tenancy issue.
+//! server: `SEXTANT_TEST_POSTGRES_URL`).
+//!
+//! Tenants, their limit overrides ([`LimitOverrides::apply`] merges field by field over the
+//! configured [`sextant_model::Limits`]) and API keys live behind [`TenantStore`], implemented
+//! by both stores. A key reads `sxt_<12 base32 id>_<32 base62 secret><6 base62 CRC32>`; only
+//! `HMAC-SHA-256(pepper, secret)` is stored. [`TenantStore::snapshot`] reads every tenant and
+//! key in one transaction, and [`authenticate`] checks a presented key against it in memory with
+//! a constant-time comparison; every mutation bumps [`TenantStore::revision`], so a poller
+//! reloads only on change. Wiring into the gateway, the CLI and `TenantDirectory` come later.
 
 mod auth;
 mod clock;
