@@ -28,6 +28,13 @@ pub enum Error {
     /// The request itself is invalid (a value out of range, a malformed swap).
     #[error("{0}")]
     Invalid(String),
+    /// A tenant or key that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A presented key that is malformed, unknown, wrong, revoked or expired: one message for
+    /// all, so nothing leaks.
+    #[error("invalid credentials")]
+    Unauthenticated,
     /// The database was migrated by a newer binary than this one.
     #[error(
         "database schema version {found} is newer than this binary supports ({supported}); \
@@ -37,6 +44,9 @@ pub enum Error {
     /// An applied migration's text differs from the one embedded in this binary.
     #[error("migration {version} differs from the one applied to this database")]
     MigrationChanged { version: i64 },
+    /// The operating system's random source failed (no key can be made).
+    #[error("os random source failed: {0}")]
+    Random(String),
     /// A stored value that cannot be what this crate wrote.
     #[error("corrupt catalog row: {0}")]
     Corrupt(String),
@@ -53,9 +63,12 @@ impl Error {
             Error::Open { source, .. } | Error::Database { source, .. } => classify(source),
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Invalid(_) => ErrorKind::BadRequest,
-            Error::SchemaTooNew { .. } | Error::MigrationChanged { .. } | Error::Corrupt(_) => {
-                ErrorKind::Internal
-            }
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Unauthenticated => ErrorKind::Unauthenticated,
+            Error::SchemaTooNew { .. }
+            | Error::MigrationChanged { .. }
+            | Error::Corrupt(_)
+            | Error::Random(_) => ErrorKind::Internal,
         }
     }
 }

@@ -9,23 +9,45 @@
 //! database. Every implementation of the ports runs the same conformance suite
 //! (`conformance`, public behind the `conformance` feature). The Postgres schema is in
 //! `migrations/postgres/`, and [`PostgresStore`] implements the same ports (its tests need a
-//! server: `SEXTANT_TEST_POSTGRES_URL`). The tenant directory comes with the tenancy issue.
+//! server: `SEXTANT_TEST_POSTGRES_URL`).
+//!
+//! Tenants, their limit overrides ([`LimitOverrides::apply`] merges field by field over the
+//! configured [`sextant_model::Limits`]) and API keys live behind [`TenantStore`], implemented
+//! by both stores. A key reads `sxt_<12 base32 id>_<32 base62 secret><6 base62 CRC32>`; only
+//! `HMAC-SHA-256(pepper, secret)` is stored. [`TenantStore::snapshot`] reads every tenant and
+//! key in one transaction, and [`authenticate`] checks a presented key against it in memory with
+//! a constant-time comparison; every mutation bumps [`TenantStore::revision`], so a poller
+//! reloads only on change. Wiring into the gateway, the CLI and `TenantDirectory` come later.
 
+mod auth;
 mod clock;
 mod config;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+mod keys;
 mod migrate;
 mod postgres;
 mod rows;
 mod sqlite;
+mod store;
+mod tenant;
+mod tenant_sql;
 
+pub use auth::{Principal, authenticate};
 pub use clock::{Clock, ManualClock, system_clock};
 pub use config::SqliteConfig;
 pub use error::{Error, Result};
+pub use keys::{
+    KEY_LEN, KEY_PREFIX, KeyDigest, ParsedKey, Pepper, generate as generate_key, is_key_id,
+    parse as parse_key,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use store::TenantStore;
+pub use tenant::{
+    ApiKey, KeyRecord, LimitOverrides, NewKey, Scopes, Snapshot, Tenant, TenantStatus,
+};
 
 use sextant_model::TenantId;
 

@@ -23,18 +23,32 @@ impl Migration {
 }
 
 /// The SQLite migrations, in order.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "block catalog",
-    sql: include_str!("../../migrations/sqlite/0001_block_catalog.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "block catalog",
+        sql: include_str!("../../migrations/sqlite/0001_block_catalog.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "tenants and api keys",
+        sql: include_str!("../../migrations/sqlite/0002_tenants_keys.sql"),
+    },
+];
 
 /// The Postgres migrations, in order.
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "block catalog",
-    sql: include_str!("../../migrations/postgres/0001_block_catalog.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "block catalog",
+        sql: include_str!("../../migrations/postgres/0001_block_catalog.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "tenants and api keys",
+        sql: include_str!("../../migrations/postgres/0002_tenants_keys.sql"),
+    },
+];
 
 /// The version table, the same on both engines.
 pub(crate) const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS sextant_migrations (

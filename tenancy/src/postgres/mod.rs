@@ -2,6 +2,8 @@
 //! the same conformance suite. Swaps rely on row locks: a concurrent swap of the same inputs
 //! waits, then finds them retired and fails with a conflict.
 
+mod tenants;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

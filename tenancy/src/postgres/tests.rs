@@ -40,7 +40,8 @@ async fn harness() -> Harness {
     let store = Arc::new(store);
     Harness {
         catalog: Arc::clone(&store) as Arc<dyn BlockCatalog>,
-        lease: store as Arc<dyn Lease>,
+        lease: Arc::clone(&store) as Arc<dyn Lease>,
+        tenants: store as Arc<dyn crate::TenantStore>,
         clock,
     }
 }
@@ -74,4 +75,16 @@ conformance!(
     concurrent_swaps_of_the_same_inputs,
     lease_is_exclusive_until_expiry,
     lease_tokens_fence_stale_holders,
+    tenant_create_list_get,
+    tenant_duplicate_conflicts,
+    tenant_status_changes,
+    limit_overrides_round_trip,
+    key_authenticates_until_revoked,
+    key_expires,
+    key_creation_checks_tenants,
+    listed_keys_hold_no_secret,
+    keys_are_isolated_by_tenant,
+    touch_key_records_last_use,
+    snapshot_revision_bumps_on_every_mutation,
+    snapshot_is_consistent_under_writes,
 );

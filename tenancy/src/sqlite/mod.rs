@@ -3,6 +3,7 @@
 
 mod catalog;
 mod lease;
+mod tenants;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

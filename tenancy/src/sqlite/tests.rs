@@ -14,7 +14,8 @@ fn harness(store: SqliteStore) -> Harness {
     let store = Arc::new(store.with_clock(clock.clock()));
     Harness {
         catalog: Arc::clone(&store) as Arc<dyn BlockCatalog>,
-        lease: store as Arc<dyn Lease>,
+        lease: Arc::clone(&store) as Arc<dyn Lease>,
+        tenants: store as Arc<dyn crate::TenantStore>,
         clock,
     }
 }
@@ -70,6 +71,18 @@ conformance!(
     concurrent_swaps_of_the_same_inputs,
     lease_is_exclusive_until_expiry,
     lease_tokens_fence_stale_holders,
+    tenant_create_list_get,
+    tenant_duplicate_conflicts,
+    tenant_status_changes,
+    limit_overrides_round_trip,
+    key_authenticates_until_revoked,
+    key_expires,
+    key_creation_checks_tenants,
+    listed_keys_hold_no_secret,
+    keys_are_isolated_by_tenant,
+    touch_key_records_last_use,
+    snapshot_revision_bumps_on_every_mutation,
+    snapshot_is_consistent_under_writes,
 );
 
 #[tokio::test]
@@ -135,7 +148,7 @@ async fn data_survives_reopen() {
         .fetch_all(&store.pool)
         .await
         .expect("versions");
-    assert_eq!(versions, [(1,)], "migrations applied once");
+    assert_eq!(versions, [(1,), (2,)], "migrations applied once");
 }
 
 #[tokio::test]
@@ -156,7 +169,7 @@ async fn refuses_a_newer_schema() {
             err,
             Error::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"

@@ -1,4 +1,4 @@
-//! The conformance suite of the [`BlockCatalog`] and [`Lease`] ports: every implementation
+//! The conformance suite of the [`BlockCatalog`] and [`Lease`] ports and of [`TenantStore`]: every implementation
 //! (SQLite now, Postgres later) runs these same functions against a fresh store each.
 //!
 //! Use: build a [`Harness`] over a new, empty store whose lease clock is the harness's
@@ -10,12 +10,17 @@ use std::time::Duration;
 use sextant_model::{BlockCatalog, BlockMeta, BlockState, ErrorKind, Lease, TenantId, TimeRange};
 
 use crate::clock::ManualClock;
+use crate::store::TenantStore;
+
+mod tenants;
+pub use tenants::*;
 
 /// A fresh store under test, seen through the ports.
 #[derive(Clone)]
 pub struct Harness {
     pub catalog: Arc<dyn BlockCatalog>,
     pub lease: Arc<dyn Lease>,
+    pub tenants: Arc<dyn TenantStore>,
     /// The clock the store's leases are measured against.
     pub clock: ManualClock,
 }
@@ -41,6 +46,18 @@ pub const CASES: &[&str] = &[
     "concurrent_swaps_of_the_same_inputs",
     "lease_is_exclusive_until_expiry",
     "lease_tokens_fence_stale_holders",
+    "tenant_create_list_get",
+    "tenant_duplicate_conflicts",
+    "tenant_status_changes",
+    "limit_overrides_round_trip",
+    "key_authenticates_until_revoked",
+    "key_expires",
+    "key_creation_checks_tenants",
+    "listed_keys_hold_no_secret",
+    "keys_are_isolated_by_tenant",
+    "touch_key_records_last_use",
+    "snapshot_revision_bumps_on_every_mutation",
+    "snapshot_is_consistent_under_writes",
 ];
 
 /// A tenant for tests.

@@ -1,0 +1,53 @@
+//! The tenant store port: tenants, their limit overrides and API keys, implemented by every
+//! engine and checked by the conformance suite.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use sextant_model::TenantId;
+
+use crate::error::Result;
+use crate::keys::Pepper;
+use crate::tenant::{ApiKey, KeyRecord, LimitOverrides, NewKey, Snapshot, Tenant, TenantStatus};
+
+/// Tenants and API keys in the control-plane database. Every mutation except
+/// [`TenantStore::touch_key`] bumps the store's revision in its own transaction.
+#[async_trait]
+pub trait TenantStore: Send + Sync + 'static {
+    /// Creates an active tenant without overrides; an existing ID is a conflict.
+    async fn create_tenant(&self, id: &TenantId, display_name: &str) -> Result<Tenant>;
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
+
+    /// Every tenant, ordered by ID.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+
+    /// Sets a tenant's status; an unknown tenant is not found.
+    async fn set_status(&self, id: &TenantId, status: TenantStatus) -> Result<Tenant>;
+
+    /// Replaces a tenant's limit overrides with `limits`.
+    async fn set_limits(&self, id: &TenantId, limits: LimitOverrides) -> Result<Tenant>;
+
+    /// Creates a key; returns it with the whole key string, which is never stored and cannot
+    /// be shown again. The tenant and every read tenant must exist.
+    async fn create_key(&self, key: NewKey, pepper: &Pepper) -> Result<(ApiKey, String)>;
+
+    /// The keys of one tenant, revoked ones included, ordered by creation then ID.
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>>;
+
+    /// Revokes a key (revoking again keeps the first time); an unknown key is not found.
+    async fn revoke_key(&self, key_id: &str) -> Result<ApiKey>;
+
+    /// A key with its digest, for authentication.
+    async fn find_key(&self, key_id: &str) -> Result<Option<KeyRecord>>;
+
+    /// Records a use of a key at `at` (never moves backwards). Does not bump the revision:
+    /// last-used times are not part of a snapshot.
+    async fn touch_key(&self, key_id: &str, at: SystemTime) -> Result<()>;
+
+    /// Every tenant and key, with the revision they were read at, in one transaction.
+    async fn snapshot(&self) -> Result<Snapshot>;
+
+    /// The current revision, cheap: a poller reloads the snapshot only when it moved.
+    async fn revision(&self) -> Result<u64>;
+}

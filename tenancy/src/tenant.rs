@@ -1,0 +1,317 @@
+//! Tenants, their limit overrides and API keys as the store hands them out.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sextant_model::{Limits, TenantId};
+
+use crate::error::{Error, Result};
+use crate::keys::KeyDigest;
+
+/// Where a tenant is in its life (DESIGN.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantStatus {
+    /// Everything allowed.
+    Active,
+    /// Ingest refused (403); reads allowed so the tenant can still export its data.
+    Suspended,
+    /// Everything refused while its data is removed.
+    Deleting,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleting => "deleting",
+        }
+    }
+}
+
+impl std::str::FromStr for TenantStatus {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            "deleting" => Ok(Self::Deleting),
+            other => Err(Error::Invalid(format!(
+                "unknown tenant status {other:?} (active, suspended or deleting)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tenant's overrides of the configured [`Limits`]: each field set here replaces the default,
+/// each unset one keeps it. Stored as JSON with the unset fields left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingestion_rate_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingestion_burst_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_traces_per_tenant: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes_per_trace: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attribute_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    pub block_retention: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    pub max_search_duration: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_spans_per_span_set: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daily_ingest_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_ingest_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_rate: Option<u64>,
+}
+
+impl LimitOverrides {
+    /// The effective limits: `defaults` with every field set here replaced.
+    pub fn apply(&self, defaults: &Limits) -> Limits {
+        // Destructured so a field added to `Limits` fails to compile here until handled.
+        let Limits {
+            ingestion_rate_bytes,
+            ingestion_burst_bytes,
+            max_traces_per_tenant,
+            max_bytes_per_trace,
+            max_attribute_bytes,
+            block_retention,
+            max_search_duration,
+            max_spans_per_span_set,
+            daily_ingest_bytes,
+            monthly_ingest_bytes,
+            query_rate,
+        } = defaults.clone();
+        Limits {
+            ingestion_rate_bytes: self.ingestion_rate_bytes.unwrap_or(ingestion_rate_bytes),
+            ingestion_burst_bytes: self.ingestion_burst_bytes.unwrap_or(ingestion_burst_bytes),
+            max_traces_per_tenant: self.max_traces_per_tenant.unwrap_or(max_traces_per_tenant),
+            max_bytes_per_trace: self.max_bytes_per_trace.unwrap_or(max_bytes_per_trace),
+            max_attribute_bytes: self.max_attribute_bytes.unwrap_or(max_attribute_bytes),
+            block_retention: self.block_retention.unwrap_or(block_retention),
+            max_search_duration: self.max_search_duration.unwrap_or(max_search_duration),
+            max_spans_per_span_set: self
+                .max_spans_per_span_set
+                .unwrap_or(max_spans_per_span_set),
+            daily_ingest_bytes: self.daily_ingest_bytes.unwrap_or(daily_ingest_bytes),
+            monthly_ingest_bytes: self.monthly_ingest_bytes.unwrap_or(monthly_ingest_bytes),
+            query_rate: self.query_rate.unwrap_or(query_rate),
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("overrides serialise")
+    }
+
+    pub(crate) fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("limit overrides: {e}")))
+    }
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub display_name: String,
+    pub status: TenantStatus,
+    pub limits: LimitOverrides,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Scopes {
+    /// `traces:write`: ingest.
+    pub write: bool,
+    /// `traces:read`: query.
+    pub read: bool,
+}
+
+impl Scopes {
+    pub const WRITE: &'static str = "traces:write";
+    pub const READ: &'static str = "traces:read";
+
+    pub fn read_write() -> Self {
+        Self {
+            write: true,
+            read: true,
+        }
+    }
+
+    /// Parses a comma-separated list such as `traces:write,traces:read`; at least one scope.
+    pub fn parse(list: &str) -> Result<Self> {
+        let mut scopes = Self::default();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                Self::WRITE => scopes.write = true,
+                Self::READ => scopes.read = true,
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "unknown scope {other:?} (traces:write, traces:read)"
+                    )));
+                }
+            }
+        }
+        if scopes.is_empty() {
+            return Err(Error::Invalid("a key needs at least one scope".into()));
+        }
+        Ok(scopes)
+    }
+
+    pub fn is_empty(self) -> bool {
+        !self.write && !self.read
+    }
+}
+
+impl std::fmt::Display for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = [(self.write, Self::WRITE), (self.read, Self::READ)]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// An API key as listed: never its secret nor its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key_id: String,
+    pub tenant: TenantId,
+    pub scopes: Scopes,
+    /// Further tenants this key may read (`a|b` federation), set by an admin.
+    pub read_tenants: Vec<TenantId>,
+    pub expires_at: Option<SystemTime>,
+    pub revoked_at: Option<SystemTime>,
+    pub created_at: SystemTime,
+    /// Written lazily: may lag the last use.
+    pub last_used_at: Option<SystemTime>,
+    pub description: String,
+}
+
+/// What a new key is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    pub tenant: TenantId,
+    pub scopes: Scopes,
+    pub read_tenants: Vec<TenantId>,
+    pub expires_at: Option<SystemTime>,
+    pub description: String,
+}
+
+impl NewKey {
+    /// A read and write key of `tenant` without expiry.
+    pub fn read_write(tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            scopes: Scopes::read_write(),
+            read_tenants: Vec::new(),
+            expires_at: None,
+            description: String::new(),
+        }
+    }
+}
+
+/// A key with its digest, for authentication.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub key: ApiKey,
+    pub digest: KeyDigest,
+}
+
+/// Everything authentication and limits need, read in one consistent transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The store's revision when read; see [`crate::TenantStore::revision`].
+    pub revision: u64,
+    pub tenants: HashMap<TenantId, Tenant>,
+    /// By key ID.
+    pub keys: HashMap<String, KeyRecord>,
+}
+
+impl Snapshot {
+    /// The effective limits of `tenant`: its overrides over `defaults` (the defaults alone for
+    /// an unknown tenant).
+    pub fn limits(&self, tenant: &TenantId, defaults: &Limits) -> Limits {
+        self.tenants
+            .get(tenant)
+            .map_or_else(|| defaults.clone(), |t| t.limits.apply(defaults))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_override_leaves_the_other_fields_at_the_defaults() {
+        let defaults = Limits::default();
+        let overrides = LimitOverrides {
+            ingestion_rate_bytes: Some(1),
+            ..LimitOverrides::default()
+        };
+        let effective = overrides.apply(&defaults);
+        assert_eq!(
+            effective,
+            Limits {
+                ingestion_rate_bytes: 1,
+                ..defaults.clone()
+            }
+        );
+        assert_eq!(LimitOverrides::default().apply(&defaults), defaults);
+    }
+
+    #[test]
+    fn overrides_serialise_only_what_is_set() {
+        let overrides = LimitOverrides {
+            block_retention: Some(Duration::from_secs(86_400)),
+            query_rate: Some(5),
+            ..LimitOverrides::default()
+        };
+        let json = overrides.to_json();
+        assert_eq!(json, r#"{"block_retention":"1day","query_rate":5}"#);
+        assert_eq!(LimitOverrides::from_json(&json).unwrap(), overrides);
+        assert_eq!(LimitOverrides::default().to_json(), "{}");
+        assert!(LimitOverrides::from_json(r#"{"nope":1}"#).is_err());
+    }
+
+    #[test]
+    fn scopes_parse_and_print() {
+        let s = Scopes::parse("traces:write, traces:read").unwrap();
+        assert_eq!(s, Scopes::read_write());
+        assert_eq!(s.to_string(), "traces:write,traces:read");
+        let r = Scopes::parse("traces:read").unwrap();
+        assert!(r.read && !r.write);
+        assert_eq!(Scopes::parse(&r.to_string()).unwrap(), r);
+        assert!(Scopes::parse("").is_err());
+        assert!(Scopes::parse("traces:admin").is_err());
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in [
+            TenantStatus::Active,
+            TenantStatus::Suspended,
+            TenantStatus::Deleting,
+        ] {
+            assert_eq!(s.as_str().parse::<TenantStatus>().unwrap(), s);
+        }
+        assert!("gone".parse::<TenantStatus>().is_err());
+    }
+}

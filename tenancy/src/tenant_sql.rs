@@ -1,0 +1,428 @@
+//! The tenant store's SQL, shared by both engines: statements are written with `?`
+//! placeholders (Postgres gets them renumbered) and the one implementation is expanded for each
+//! engine by [`tenant_store!`], since sqlx's connection types differ.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sextant_model::TenantId;
+
+use crate::error::{Error, Result};
+use crate::keys::KeyDigest;
+use crate::tenant::{ApiKey, KeyRecord, LimitOverrides, Scopes, Tenant, TenantStatus};
+
+/// A `tenants` row in [`TENANT_COLUMNS`] order.
+pub(crate) type TenantTuple = (String, String, String, String, i64, i64);
+
+/// An `api_keys` row in [`KEY_COLUMNS`] order.
+pub(crate) type KeyTuple = (
+    String,
+    String,
+    Vec<u8>,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    String,
+);
+
+pub(crate) const SELECT_TENANTS: &str =
+    "SELECT id, display_name, status, limits, created_at, updated_at FROM tenants";
+pub(crate) const SELECT_KEYS: &str = "SELECT key_id, tenant, digest, scopes, read_tenants, \
+    expires_at, revoked_at, created_at, last_used_at, description FROM api_keys";
+pub(crate) const BUMP: &str = "UPDATE tenancy_revision SET revision = revision + 1 WHERE id = 1";
+pub(crate) const REVISION: &str = "SELECT revision FROM tenancy_revision WHERE id = 1";
+pub(crate) const INSERT_TENANT: &str = "INSERT INTO tenants \
+    (id, display_name, status, limits, created_at, updated_at) \
+    VALUES (?, ?, 'active', '{}', ?, ?) ON CONFLICT (id) DO NOTHING";
+pub(crate) const INSERT_KEY: &str = "INSERT INTO api_keys (key_id, tenant, digest, scopes, \
+    read_tenants, expires_at, revoked_at, created_at, last_used_at, description) \
+    VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?)";
+
+/// `sql` with `?` placeholders renumbered `$1`, `$2`, ... for Postgres (the statements here
+/// hold no `?` inside literals).
+pub(crate) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(crate) fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn tenant_id(field: &str, id: &str) -> Result<TenantId> {
+    TenantId::new(id).map_err(|e| Error::Corrupt(format!("{field} {id:?}: {e}")))
+}
+
+pub(crate) fn tenant_from_row(t: TenantTuple) -> Result<Tenant> {
+    Ok(Tenant {
+        id: tenant_id("tenant", &t.0)?,
+        display_name: t.1,
+        status: t
+            .2
+            .parse::<TenantStatus>()
+            .map_err(|e| Error::Corrupt(e.to_string()))?,
+        limits: LimitOverrides::from_json(&t.3)?,
+        created_at: from_millis(t.4),
+        updated_at: from_millis(t.5),
+    })
+}
+
+pub(crate) fn key_from_row(t: KeyTuple) -> Result<KeyRecord> {
+    let read: Vec<String> = serde_json::from_str(&t.4)
+        .map_err(|e| Error::Corrupt(format!("read tenants of key {}: {e}", t.0)))?;
+    let key = ApiKey {
+        tenant: tenant_id("tenant", &t.1)?,
+        scopes: Scopes::parse(&t.3).map_err(|e| Error::Corrupt(e.to_string()))?,
+        read_tenants: read
+            .iter()
+            .map(|r| tenant_id("read tenant", r))
+            .collect::<Result<_>>()?,
+        expires_at: t.5.map(from_millis),
+        revoked_at: t.6.map(from_millis),
+        created_at: from_millis(t.7),
+        last_used_at: t.8.map(from_millis),
+        description: t.9,
+        key_id: t.0,
+    };
+    Ok(KeyRecord {
+        key,
+        digest: KeyDigest::from_slice(&t.2)?,
+    })
+}
+
+pub(crate) fn read_tenants_json(read: &[TenantId]) -> String {
+    let ids: Vec<&str> = read.iter().map(TenantId::as_str).collect();
+    serde_json::to_string(&ids).expect("strings serialise")
+}
+
+/// Implements [`crate::TenantStore`] for a store with `pool` and `clock` fields.
+/// `$sql` turns a `?`-placeholder statement into the engine's; `$write` and `$read` begin a
+/// write transaction and a consistent read-only one.
+macro_rules! tenant_store {
+    ($store:ty, $conn:ty, sql = $sql:path, write = $write:expr, read = $read:expr) => {
+        use std::time::SystemTime;
+
+        use async_trait::async_trait;
+        use sextant_model::TenantId;
+
+        use crate::error::{Error, Result};
+        use crate::keys::{self, KeyDigest, Pepper};
+        use crate::rows::unix_millis;
+        use crate::store::TenantStore;
+        use crate::tenant::{
+            ApiKey, KeyRecord, LimitOverrides, NewKey, Snapshot, Tenant, TenantStatus,
+        };
+        use crate::tenant_sql::{
+            BUMP, INSERT_KEY, INSERT_TENANT, KeyTuple, REVISION, SELECT_KEYS, SELECT_TENANTS,
+            TenantTuple, key_from_row, read_tenants_json, tenant_from_row,
+        };
+
+        async fn bump(conn: &mut $conn) -> Result<()> {
+            sqlx::query($sql(BUMP))
+                .execute(&mut *conn)
+                .await
+                .map_err(Error::db("bump tenancy revision"))?;
+            Ok(())
+        }
+
+        async fn revision_of(conn: &mut $conn) -> Result<u64> {
+            let (revision,): (i64,) = sqlx::query_as($sql(REVISION))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(Error::db("read tenancy revision"))?;
+            u64::try_from(revision)
+                .map_err(|_| Error::Corrupt(format!("tenancy revision {revision}")))
+        }
+
+        async fn tenant_in(conn: &mut $conn, id: &TenantId) -> Result<Option<Tenant>> {
+            let sql = format!("{SELECT_TENANTS} WHERE id = ?");
+            let row: Option<TenantTuple> = sqlx::query_as($sql(&sql))
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(Error::db("read tenant"))?;
+            row.map(tenant_from_row).transpose()
+        }
+
+        async fn key_in(conn: &mut $conn, key_id: &str) -> Result<Option<KeyRecord>> {
+            let sql = format!("{SELECT_KEYS} WHERE key_id = ?");
+            let row: Option<KeyTuple> = sqlx::query_as($sql(&sql))
+                .bind(key_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(Error::db("read key"))?;
+            row.map(key_from_row).transpose()
+        }
+
+        fn not_found(id: &TenantId) -> Error {
+            Error::NotFound(format!("tenant {id} does not exist"))
+        }
+
+        impl $store {
+            /// Updates one tenant column with `sql` (binding `value`, `updated_at`, `id`),
+            /// bumps the revision and returns the tenant as it now is.
+            async fn update_tenant(
+                &self,
+                id: &TenantId,
+                sql: &'static str,
+                value: String,
+            ) -> Result<Tenant> {
+                let now = unix_millis((self.clock)());
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin tenant update"))?;
+                let done = sqlx::query($sql(sql))
+                    .bind(value)
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("update tenant"))?;
+                if done.rows_affected() != 1 {
+                    return Err(not_found(id));
+                }
+                bump(&mut tx).await?;
+                let tenant = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+                tx.commit().await.map_err(Error::db("commit tenant update"))?;
+                Ok(tenant)
+            }
+        }
+
+        #[async_trait]
+        impl TenantStore for $store {
+            async fn create_tenant(&self, id: &TenantId, display_name: &str) -> Result<Tenant> {
+                let now = unix_millis((self.clock)());
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin create tenant"))?;
+                let done = sqlx::query($sql(INSERT_TENANT))
+                    .bind(id.as_str())
+                    .bind(display_name)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("insert tenant"))?;
+                if done.rows_affected() != 1 {
+                    return Err(Error::Conflict(format!("tenant {id} already exists")));
+                }
+                bump(&mut tx).await?;
+                let tenant = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+                tx.commit().await.map_err(Error::db("commit create tenant"))?;
+                tracing::info!(tenant = %id, "tenant created");
+                Ok(tenant)
+            }
+
+            async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(Error::db("acquire connection"))?;
+                tenant_in(&mut conn, id).await
+            }
+
+            async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+                let sql = format!("{SELECT_TENANTS} ORDER BY id");
+                let rows: Vec<TenantTuple> = sqlx::query_as($sql(&sql))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::db("list tenants"))?;
+                rows.into_iter().map(tenant_from_row).collect()
+            }
+
+            async fn set_status(&self, id: &TenantId, status: TenantStatus) -> Result<Tenant> {
+                let sql = "UPDATE tenants SET status = ?, updated_at = ? WHERE id = ?";
+                let tenant = self
+                    .update_tenant(id, sql, status.as_str().to_owned())
+                    .await?;
+                tracing::info!(tenant = %id, status = status.as_str(), "tenant status set");
+                Ok(tenant)
+            }
+
+            async fn set_limits(&self, id: &TenantId, limits: LimitOverrides) -> Result<Tenant> {
+                let sql = "UPDATE tenants SET limits = ?, updated_at = ? WHERE id = ?";
+                self.update_tenant(id, sql, limits.to_json()).await
+            }
+
+            async fn create_key(&self, new: NewKey, pepper: &Pepper) -> Result<(ApiKey, String)> {
+                if new.scopes.is_empty() {
+                    return Err(Error::Invalid("a key needs at least one scope".into()));
+                }
+                let now = unix_millis((self.clock)());
+                let (key_id, full) = keys::generate()?;
+                let parsed = keys::parse(&full)?;
+                let digest = KeyDigest::compute(pepper, &parsed.secret);
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin create key"))?;
+                for tenant in std::iter::once(&new.tenant).chain(&new.read_tenants) {
+                    if tenant_in(&mut tx, tenant).await?.is_none() {
+                        return Err(not_found(tenant));
+                    }
+                }
+                sqlx::query($sql(INSERT_KEY))
+                    .bind(&key_id)
+                    .bind(new.tenant.as_str())
+                    .bind(digest.as_bytes())
+                    .bind(new.scopes.to_string())
+                    .bind(read_tenants_json(&new.read_tenants))
+                    .bind(new.expires_at.map(unix_millis))
+                    .bind(now)
+                    .bind(&new.description)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("insert key"))?;
+                bump(&mut tx).await?;
+                let record = key_in(&mut tx, &key_id)
+                    .await?
+                    .ok_or_else(|| Error::Corrupt(format!("key {key_id} vanished")))?;
+                tx.commit().await.map_err(Error::db("commit create key"))?;
+                tracing::info!(tenant = %new.tenant, key_id, scopes = %new.scopes, "key created");
+                Ok((record.key, full))
+            }
+
+            async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>> {
+                let sql = format!("{SELECT_KEYS} WHERE tenant = ? ORDER BY created_at, key_id");
+                let rows: Vec<KeyTuple> = sqlx::query_as($sql(&sql))
+                    .bind(tenant.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::db("list keys"))?;
+                rows.into_iter()
+                    .map(|row| Ok(key_from_row(row)?.key))
+                    .collect()
+            }
+
+            async fn revoke_key(&self, key_id: &str) -> Result<ApiKey> {
+                let now = unix_millis((self.clock)());
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin revoke key"))?;
+                let done = sqlx::query($sql(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
+                ))
+                .bind(now)
+                .bind(key_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("revoke key"))?;
+                if done.rows_affected() != 1 {
+                    return Err(Error::NotFound(format!("key {key_id} does not exist")));
+                }
+                bump(&mut tx).await?;
+                let record = key_in(&mut tx, key_id)
+                    .await?
+                    .ok_or_else(|| Error::Corrupt(format!("key {key_id} vanished")))?;
+                tx.commit().await.map_err(Error::db("commit revoke key"))?;
+                tracing::info!(tenant = %record.key.tenant, key_id, "key revoked");
+                Ok(record.key)
+            }
+
+            async fn find_key(&self, key_id: &str) -> Result<Option<KeyRecord>> {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(Error::db("acquire connection"))?;
+                key_in(&mut conn, key_id).await
+            }
+
+            async fn touch_key(&self, key_id: &str, at: SystemTime) -> Result<()> {
+                let at = unix_millis(at);
+                sqlx::query($sql(
+                    "UPDATE api_keys SET last_used_at = ? \
+                     WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+                ))
+                .bind(at)
+                .bind(key_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::db("touch key"))?;
+                Ok(())
+            }
+
+            async fn snapshot(&self) -> Result<Snapshot> {
+                let mut tx = self
+                    .pool
+                    .begin_with($read)
+                    .await
+                    .map_err(Error::db("begin snapshot"))?;
+                let revision = revision_of(&mut tx).await?;
+                let tenants: Vec<TenantTuple> = sqlx::query_as($sql(SELECT_TENANTS))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(Error::db("snapshot tenants"))?;
+                let keys: Vec<KeyTuple> = sqlx::query_as($sql(SELECT_KEYS))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(Error::db("snapshot keys"))?;
+                tx.commit().await.map_err(Error::db("end snapshot"))?;
+                let mut snapshot = Snapshot {
+                    revision,
+                    ..Snapshot::default()
+                };
+                for row in tenants {
+                    let tenant = tenant_from_row(row)?;
+                    snapshot.tenants.insert(tenant.id.clone(), tenant);
+                }
+                for row in keys {
+                    let record = key_from_row(row)?;
+                    snapshot.keys.insert(record.key.key_id.clone(), record);
+                }
+                Ok(snapshot)
+            }
+
+            async fn revision(&self) -> Result<u64> {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(Error::db("acquire connection"))?;
+                revision_of(&mut conn).await
+            }
+        }
+    };
+}
+
+pub(crate) use tenant_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(
+            numbered("UPDATE t SET a = ? WHERE b = ? AND c < ?"),
+            "UPDATE t SET a = $1 WHERE b = $2 AND c < $3"
+        );
+    }
+
+    #[test]
+    fn stored_times_round_trip() {
+        let t = from_millis(1_700_000_000_123);
+        assert_eq!(crate::rows::unix_millis(t), 1_700_000_000_123);
+    }
+}
