@@ -39,11 +39,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A temporary directory for services started by this script (removed on exit).
+# A temporary directory for services started by this script (removed on exit). The root is
+# made here, in the main shell: `dir="$(tmp_dir x)"` runs tmp_dir in a subshell, which could not
+# hand a lazily created root back to `cleanup`.
+TMP_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/sextant-test.XXXXXX")"
 tmp_dir() {
-    if [[ -z "$TMP_ROOT" ]]; then
-        TMP_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/sextant-test.XXXXXX")"
-    fi
     mktemp -d "$TMP_ROOT/$1.XXXXXX"
 }
 
@@ -114,6 +114,71 @@ ensure_tools() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# PostgreSQL: a throwaway cluster of our own on a free loopback port (never the machine's own
+# server on 5432), data and socket in a temporary directory, stopped and removed on exit.
+
+# The bin directory of the newest installed PostgreSQL (15 preferred), or nothing.
+pg_bin_dir() {
+    local dir
+    if [[ -x /usr/lib/postgresql/15/bin/initdb ]]; then
+        echo /usr/lib/postgresql/15/bin
+        return
+    fi
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        [[ -x "$dir/initdb" && -x "$dir/pg_ctl" ]] && { echo "$dir"; return; }
+    done
+    if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
+        dirname "$(readlink -f "$(command -v initdb)")"
+    fi
+}
+
+# Run a command as the cluster's owner: `postgres` when we are root (initdb refuses root),
+# ourselves otherwise.
+as_pg() {
+    if [[ "$(id -u)" == 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+start_postgres() {
+    local bin
+    bin="$(pg_bin_dir)"
+    if [[ -z "$bin" ]]; then
+        [[ "$(id -u)" == 0 ]] || die "PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql/*/bin); install the postgresql package"
+        apt_install postgresql
+        bin="$(pg_bin_dir)"
+        [[ -n "$bin" ]] || die "postgresql installed but initdb not found"
+    fi
+    local dir port password
+    dir="$(tmp_dir postgres)"
+    port="$(free_port)"
+    password="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+    if [[ "$(id -u)" == 0 ]]; then
+        id postgres >/dev/null 2>&1 || die "no postgres user to run PostgreSQL as (initdb refuses root)"
+        # mktemp makes 0700 root directories: let postgres traverse the root and own its own.
+        chmod 711 "$TMP_ROOT"
+        chown postgres:postgres "$dir"
+    fi
+    printf '%s\n' "$password" >"$dir/pwfile"
+    if [[ "$(id -u)" == 0 ]]; then chown postgres:postgres "$dir/pwfile"; fi
+    chmod 600 "$dir/pwfile"
+    log "initdb ($bin) in $dir"
+    as_pg "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pwfile" \
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 \
+        >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    rm -f "$dir/pwfile"
+    # Registered before the start so a half-started server is stopped too.
+    on_exit "as_pg '$bin/pg_ctl' -D '$dir/data' -m immediate -w stop >/dev/null 2>&1"
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null || { cat "$dir/server.log" >&2; die "postgres did not start"; }
+    log "started postgres on 127.0.0.1:$port"
+    export SEXTANT_TEST_POSTGRES_URL="postgres://postgres:$password@127.0.0.1:$port/postgres"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Python venv for the real OpenTelemetry clients; pip runs only when requirements change.
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/tests/python/requirements.txt"
@@ -175,6 +240,7 @@ main() {
     ensure_venv
     rust_checks
     build_binary
+    start_postgres
     run_tests
 }
 

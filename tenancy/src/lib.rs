@@ -9,7 +9,8 @@
 //! database. Every implementation of the ports runs the same conformance suite
 //! (`conformance`, public behind the `conformance` feature). The Postgres schema is in
 //! `migrations/postgres/`, and [`PostgresStore`] implements the same ports (its tests need a
-//! server: `SEXTANT_TEST_POSTGRES_URL`).
+//! server at `SEXTANT_TEST_POSTGRES_URL`, which `./scripts/test.sh` starts and sets; unset, they
+//! fail).
 //!
 //! Tenants, their limit overrides ([`LimitOverrides::apply`] merges field by field over the
 //! configured [`sextant_model::Limits`]) and API keys live behind [`TenantStore`], implemented

@@ -1,6 +1,7 @@
-//! The conformance suite against a real Postgres, each test in a fresh schema. Ignored by
-//! default: the test command of the tenancy issue starts Postgres and sets
-//! `SEXTANT_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
+//! The conformance suite against a real Postgres, each test in a fresh schema so the tests run
+//! in parallel. Never skipped: `./scripts/test.sh` starts a throwaway Postgres on a free
+//! loopback port and sets `SEXTANT_TEST_POSTGRES_URL`
+//! (`postgres://postgres:<password>@127.0.0.1:<port>/postgres`); without it every test fails.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -13,17 +14,31 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::conformance::Harness;
 
+const URL_VAR: &str = "SEXTANT_TEST_POSTGRES_URL";
+
+/// The test server's URL; a missing one is a failure, never a skip.
+fn test_url() -> String {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "{URL_VAR} is not set: set SEXTANT_TEST_POSTGRES_URL or run ./scripts/test.sh \
+             (it starts a throwaway PostgreSQL and sets it)"
+        ),
+    }
+}
+
 async fn harness() -> Harness {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let url = std::env::var("SEXTANT_TEST_POSTGRES_URL")
-        .expect("SEXTANT_TEST_POSTGRES_URL names a test Postgres");
+    let url = test_url();
     let schema = format!(
         "conformance_{}_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::SeqCst),
         unix_millis(std::time::SystemTime::now())
     );
-    let admin = PgPool::connect(&url).await.expect("connect");
+    let admin = PgPool::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {URL_VAR}: {e}"));
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&admin)
         .await
@@ -50,7 +65,6 @@ macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs Postgres: set SEXTANT_TEST_POSTGRES_URL"]
             async fn $case() {
                 crate::conformance::$case(&harness().await).await;
             }
