@@ -82,13 +82,14 @@ fn wants_protobuf(headers: &HeaderMap) -> bool {
         .any(|v| v.split(';').next().unwrap_or_default().trim() == PROTOBUF)
 }
 
-/// Parses the request and looks the trace up; `Err` is the finished error answer.
+/// Parses the request and looks the trace up; `Err` is the finished answer for a bad request,
+/// a failed lookup or an unknown trace (404 with an empty body).
 async fn lookup(
     state: &GatewayState,
     tenant: &TenantId,
     id: &str,
     params: &RangeParams,
-) -> Result<Option<TraceLookup>, Response> {
+) -> Result<TraceLookup, Response> {
     let bad = |err: GatewayError| mapping::query_error_response(&err.into());
     let trace_id = TraceId::parse_hex(id.trim())
         .map_err(|e| bad(GatewayError::BadParameter(e.to_string())))?;
@@ -97,11 +98,8 @@ async fn lookup(
         .reader
         .trace_by_id(tenant, trace_id, range)
         .await
-        .map_err(|err| mapping::query_error_response(&err))
-}
-
-fn not_found() -> Response {
-    StatusCode::NOT_FOUND.into_response()
+        .map_err(|err| mapping::query_error_response(&err))?
+        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
 /// `GET /api/traces/{id}`: `tempopb.Trace` (protobuf) or `{"batches":[...]}`; 404 with an empty
@@ -114,8 +112,7 @@ pub(crate) async fn trace_v1(
     headers: HeaderMap,
 ) -> Response {
     let found = match lookup(&state, &tenant, &id, &params).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(),
+        Ok(found) => found,
         Err(response) => return response,
     };
     if wants_protobuf(&headers) {
@@ -141,8 +138,7 @@ pub(crate) async fn trace_v2(
     headers: HeaderMap,
 ) -> Response {
     let found = match lookup(&state, &tenant, &id, &params).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(),
+        Ok(found) => found,
         Err(response) => return response,
     };
     // The ports report no partial traces yet, so the status is always COMPLETE.
