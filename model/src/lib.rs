@@ -11,6 +11,8 @@ mod ids;
 mod limits;
 pub mod otlp;
 mod ports;
+#[cfg(feature = "synth")]
+pub mod synth;
 mod time;
 
 pub use error::{Error, ErrorKind, Result};
