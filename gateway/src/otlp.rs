@@ -80,6 +80,7 @@ mod tests {
             accepted_spans: 3,
             rejected_spans: 0,
             message: "w".into(),
+            ..Default::default()
         });
         assert_eq!(
             encode_response(&warn, Encoding::Json).as_ref(),

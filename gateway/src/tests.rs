@@ -405,6 +405,7 @@ async fn partial_success_in_both_encodings() {
         accepted_spans: 1,
         rejected_spans: 2,
         message: "invalid span id".into(),
+        ..Default::default()
     }));
     let req = post_otlp("/v1/traces", "application/json", None, b"{}".to_vec());
     let (status, _, body) = send(app.router(), req).await;

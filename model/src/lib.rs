@@ -6,6 +6,7 @@
 //! OTLP's field numbers, so nothing a client sent is lost between ingest, the WAL, blocks and the
 //! query API. This crate does no IO and depends on no server, database or storage crate.
 
+mod access;
 mod error;
 mod ids;
 mod limits;
@@ -15,6 +16,10 @@ mod ports;
 pub mod synth;
 mod time;
 
+pub use access::{
+    Authenticator, Discard, Identity, KeyIdentity, PeriodUsage, TenantStatus, UsageDelta,
+    UsageMeter,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use ids::{IdError, SpanId, TenantId, TraceId};
 pub use limits::{DiscardReason, Limits};

@@ -34,6 +34,8 @@ pub struct PushOutcome {
     pub rejected_spans: u64,
     /// Why spans were rejected; empty when none were.
     pub message: String,
+    /// The rejected spans by reason (for usage metering); sums to `rejected_spans`.
+    pub discarded: Vec<(crate::DiscardReason, u64)>,
 }
 
 /// Receives spans. A success answer means every accepted span is durable (in the WAL, fsynced).

@@ -352,6 +352,7 @@ fn outcome(accepted: u64, rejections: &[(DiscardReason, u64)]) -> PushOutcome {
         accepted_spans: accepted,
         rejected_spans: rejected,
         message,
+        discarded: rejections.iter().copied().filter(|(_, n)| *n > 0).collect(),
     }
 }
 

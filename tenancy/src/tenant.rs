@@ -9,46 +9,16 @@ use sextant_model::{Limits, TenantId};
 use crate::error::{Error, Result};
 use crate::keys::KeyDigest;
 
-/// Where a tenant is in its life (DESIGN.md §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TenantStatus {
-    /// Everything allowed.
-    Active,
-    /// Ingest refused (403); reads allowed so the tenant can still export its data.
-    Suspended,
-    /// Everything refused while its data is removed.
-    Deleting,
-}
+/// Where a tenant is in its life: the model's type, so the edge and the store agree.
+pub use sextant_model::TenantStatus;
 
-impl TenantStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-            Self::Deleting => "deleting",
-        }
-    }
-}
-
-impl std::str::FromStr for TenantStatus {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "active" => Ok(Self::Active),
-            "suspended" => Ok(Self::Suspended),
-            "deleting" => Ok(Self::Deleting),
-            other => Err(Error::Invalid(format!(
-                "unknown tenant status {other:?} (active, suspended or deleting)"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for TenantStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Parses a status as stored or typed by an operator.
+pub(crate) fn parse_status(s: &str) -> Result<TenantStatus> {
+    TenantStatus::parse(s).ok_or_else(|| {
+        Error::Invalid(format!(
+            "unknown tenant status {s:?} (active, suspended or deleting)"
+        ))
+    })
 }
 
 /// A tenant's overrides of the configured [`Limits`]: each field set here replaces the default,
@@ -310,8 +280,8 @@ mod tests {
             TenantStatus::Suspended,
             TenantStatus::Deleting,
         ] {
-            assert_eq!(s.as_str().parse::<TenantStatus>().unwrap(), s);
+            assert_eq!(parse_status(s.as_str()).unwrap(), s);
         }
-        assert!("gone".parse::<TenantStatus>().is_err());
+        assert!(parse_status("gone").is_err());
     }
 }

@@ -8,7 +8,7 @@ use sextant_model::TenantId;
 
 use crate::error::{Error, Result};
 use crate::keys::KeyDigest;
-use crate::tenant::{ApiKey, KeyRecord, LimitOverrides, Scopes, Tenant, TenantStatus};
+use crate::tenant::{ApiKey, KeyRecord, LimitOverrides, Scopes, Tenant};
 
 /// A `tenants` row in [`TENANT_COLUMNS`] order.
 pub(crate) type TenantTuple = (String, String, String, String, i64, i64);
@@ -69,10 +69,7 @@ pub(crate) fn tenant_from_row(t: TenantTuple) -> Result<Tenant> {
     Ok(Tenant {
         id: tenant_id("tenant", &t.0)?,
         display_name: t.1,
-        status: t
-            .2
-            .parse::<TenantStatus>()
-            .map_err(|e| Error::Corrupt(e.to_string()))?,
+        status: crate::tenant::parse_status(&t.2).map_err(|e| Error::Corrupt(e.to_string()))?,
         limits: LimitOverrides::from_json(&t.3)?,
         created_at: from_millis(t.4),
         updated_at: from_millis(t.5),

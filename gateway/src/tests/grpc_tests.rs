@@ -86,6 +86,7 @@ async fn zstd_export_and_partial_success() {
         accepted_spans: 1,
         rejected_spans: 3,
         message: "bad ids".into(),
+        ..Default::default()
     }));
     let mut grpc = grpc_app(&app)
         .await

@@ -204,6 +204,7 @@ async fn live_trace_and_trace_size_limits() {
         .unwrap();
     assert_eq!((out.accepted_spans, out.rejected_spans), (1, 1));
     assert_eq!(out.message, "1 span rejected: 1 live traces exceeded");
+    assert_eq!(out.discarded, vec![(DiscardReason::LiveTracesExceeded, 1)]);
     assert!(read(&p, "tenant-a", 3).await.is_none());
     assert_eq!(span_count(&read(&p, "tenant-a", 1).await.unwrap()), 2);
     // Another tenant has its own count.
