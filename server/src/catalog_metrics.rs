@@ -11,7 +11,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use sextant_tenancy::{SqliteStore, TenantStats};
+use sextant_tenancy::{Database, TenantStats};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,7 +75,7 @@ impl CatalogMetrics {
     }
 
     /// Reads the catalog once; a failure is logged and the gauges keep their values.
-    pub(crate) async fn refresh(&self, catalog: &SqliteStore) {
+    pub(crate) async fn refresh(&self, catalog: &Database) {
         match catalog.stats().await {
             Ok(stats) => self.set(&stats),
             Err(err) => tracing::warn!(error = %err, "cannot read catalog stats for metrics"),
@@ -85,7 +85,7 @@ impl CatalogMetrics {
     /// Refreshes every `interval` until `shutdown` (the first refresh is the caller's).
     pub(crate) async fn run(
         self,
-        catalog: Arc<SqliteStore>,
+        catalog: Arc<Database>,
         interval: Duration,
         shutdown: CancellationToken,
     ) {
@@ -129,7 +129,11 @@ mod tests {
 
     #[tokio::test]
     async fn gauges_follow_the_catalog() {
-        let catalog = SqliteStore::open_in_memory().await.unwrap();
+        let catalog = Database::Sqlite(
+            sextant_tenancy::SqliteStore::open_in_memory()
+                .await
+                .unwrap(),
+        );
         let mut registry = Registry::default();
         let metrics = CatalogMetrics::register(&mut registry);
         catalog.register(block("acme", "a", 100)).await.unwrap();

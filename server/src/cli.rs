@@ -35,6 +35,17 @@ enum Command {
     /// Benchmarks over data written directly to storage (never run in CI).
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// Apply the control-plane database's migrations (serve also does, under a lock).
+    Migrate(ConfigArgs),
+    /// Tenants: create, list, suspend, resume.
+    #[command(subcommand)]
+    Tenant(crate::control::TenantCommand),
+    /// API keys: create, list, revoke.
+    #[command(subcommand)]
+    Key(crate::control::KeyCommand),
+    /// Per-tenant limit overrides.
+    #[command(subcommand)]
+    Limits(crate::control::LimitsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,7 +58,7 @@ enum StoreCommand {
 /// Where the configuration comes from. Flags win over `SEXTANT_*` variables, which win over
 /// the file, which wins over the defaults.
 #[derive(Debug, clap::Args)]
-struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     /// YAML configuration file.
     #[arg(long, short = 'c', env = "SEXTANT_CONFIG")]
     config: Option<PathBuf>,
@@ -69,10 +80,13 @@ struct ConfigArgs {
     /// Where blocks go: file:///path, s3://bucket/prefix, gs://…, az://…, memory://.
     #[arg(long)]
     storage_url: Option<String>,
+    /// Control-plane database: postgres://… or sqlite://PATH (default sqlite://<data-dir>/sextant.db).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 impl ConfigArgs {
-    fn load(&self) -> Result<Config, crate::config::ConfigErrors> {
+    pub(crate) fn load(&self) -> Result<Config, crate::config::ConfigErrors> {
         let overrides = Overrides {
             data_dir: self.data_dir.clone(),
             http_addr: self.http_addr.clone(),
@@ -80,6 +94,7 @@ impl ConfigArgs {
             otlp_http_addr: self.otlp_http_addr.clone(),
             internal_addr: self.internal_addr.clone(),
             storage_url: self.storage_url.clone(),
+            database_url: self.database_url.clone(),
         };
         Config::load(self.config.as_deref(), std::env::vars(), &overrides)
     }
@@ -128,29 +143,27 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Store(StoreCommand::Repair(args)) => crate::repair::run(args),
-        Command::Bench(command) => {
-            let Some(runtime) = runtime() else {
-                return ExitCode::FAILURE;
-            };
-            match runtime.block_on(crate::bench::run(command)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("error: {err:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Bench(command) => control(crate::bench::run(command)),
+        Command::Migrate(args) => {
+            control(async move { crate::control::migrate(&args.load()?).await })
         }
-        Command::Loadgen(args) => {
-            let Some(runtime) = runtime() else {
-                return ExitCode::FAILURE;
-            };
-            match runtime.block_on(crate::loadgen::run(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("error: {err:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Tenant(command) => control(crate::control::tenant(command)),
+        Command::Key(command) => control(crate::control::key(command)),
+        Command::Limits(command) => control(crate::control::limits(command)),
+        Command::Loadgen(args) => control(crate::loadgen::run(args)),
+    }
+}
+
+/// Runs an operator command; errors go to stderr with every cause.
+fn control(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }

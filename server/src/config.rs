@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
-use sextant_gateway::GatewayConfig;
+use sextant_gateway::{AuthMode, GatewayConfig};
 use sextant_model::Limits;
 use sextant_pipeline::{BlockConfig, IngesterConfig};
 use sextant_store::{StorageConfig, WalConfig};
@@ -28,17 +28,92 @@ pub struct Config {
     pub wal: WalConfig,
     pub block: BlockConfig,
     pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    /// The admin token to create on a first start instead of generating one
+    /// (`SEXTANT_ADMIN_TOKEN`; at least 32 characters). Never printed.
+    #[serde(serialize_with = "redact")]
+    pub admin_token: Option<String>,
     pub catalog: CatalogConfig,
     pub limits: Limits,
 }
 
-/// The control-plane database holding the block catalog (SQLite, the embedded default).
+/// The control-plane database: tenants, keys, usage, the block catalog and leases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user:pass@host/db` or `sqlite://path` (relative paths under data_dir);
+    /// empty means `sqlite://<data_dir>/sextant.db`, the embedded default. Its password is
+    /// never printed.
+    #[serde(serialize_with = "redact_url_field")]
+    pub url: String,
+    /// Pool size for Postgres.
+    pub max_connections: u32,
+    /// How the embedded SQLite database is opened.
+    pub sqlite: SqliteConfig,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 10,
+            sqlite: SqliteConfig::default(),
+        }
+    }
+}
+
+/// Who may send and read, and how the control plane's snapshot is kept fresh.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `keys` (every data request carries an API key), `none` (one tenant, no credentials:
+    /// local experiments only) or `trusted-header` (tenant from `X-Scope-OrgID`, behind an
+    /// authenticating proxy).
+    pub mode: AuthMode,
+    /// The secret API key digests are keyed with (HMAC-SHA-256). Created with 32 random bytes
+    /// on first use when missing; every process sharing a database needs the same file. A
+    /// relative path is under data_dir.
+    pub pepper_file: PathBuf,
+    /// How often the tenant snapshot is checked for changes (Postgres also pushes changes).
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    /// How often usage counters are written to the database (at most this much is lost in a
+    /// crash).
+    #[serde(with = "humantime_serde")]
+    pub usage_flush_interval: Duration,
+    /// How often keys' last-used times are written.
+    #[serde(with = "humantime_serde")]
+    pub last_used_flush_interval: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Keys,
+            pepper_file: PathBuf::from("pepper"),
+            refresh_interval: Duration::from_secs(1),
+            usage_flush_interval: Duration::from_secs(10),
+            last_used_flush_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+fn redact_url_field<S: serde::Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(value))
+}
+
+fn redact<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_str("***"),
+        None => s.serialize_none(),
+    }
+}
+
+/// The block catalog's gauges (the catalog itself lives in the control-plane database).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CatalogConfig {
-    /// SQLite file; a relative path is under data_dir.
-    pub path: PathBuf,
-    pub sqlite: SqliteConfig,
     /// How often `sextant_catalog_blocks` / `sextant_catalog_bytes` are read from the catalog.
     #[serde(with = "humantime_serde")]
     pub metrics_interval: Duration,
@@ -47,8 +122,6 @@ pub struct CatalogConfig {
 impl Default for CatalogConfig {
     fn default() -> Self {
         Self {
-            path: PathBuf::from("sextant.db"),
-            sqlite: SqliteConfig::default(),
             metrics_interval: Duration::from_secs(30),
         }
     }
@@ -65,6 +138,9 @@ impl Default for Config {
             wal: WalConfig::default(),
             block: BlockConfig::default(),
             storage: StorageConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            admin_token: None,
             catalog: CatalogConfig::default(),
             limits: Limits::default(),
         }
@@ -132,6 +208,7 @@ pub struct Overrides {
     pub otlp_http_addr: Option<String>,
     pub internal_addr: Option<String>,
     pub storage_url: Option<String>,
+    pub database_url: Option<String>,
 }
 
 /// Every problem found while loading, each on its own line.
@@ -189,9 +266,18 @@ impl Config {
         if self.wal.dir.is_relative() {
             self.wal.dir = self.data_dir.join(&self.wal.dir);
         }
-        if self.catalog.path.is_relative() {
-            self.catalog.path = self.data_dir.join(&self.catalog.path);
+        if self.auth.pepper_file.is_relative() {
+            self.auth.pepper_file = self.data_dir.join(&self.auth.pepper_file);
         }
+        self.database.url = match self.database.url.strip_prefix("sqlite://") {
+            _ if self.database.url.is_empty() => {
+                format!("sqlite://{}", self.data_dir.join("sextant.db").display())
+            }
+            Some(path) if !path.starts_with('/') && !path.starts_with(':') => {
+                format!("sqlite://{}", self.data_dir.join(path).display())
+            }
+            _ => self.database.url.clone(),
+        };
         self
     }
 
@@ -204,11 +290,36 @@ impl Config {
             ("ingester.trace_max_live", self.ingester.trace_max_live),
             ("ingester.sweep_interval", self.ingester.sweep_interval),
             ("catalog.metrics_interval", self.catalog.metrics_interval),
+            ("auth.refresh_interval", self.auth.refresh_interval),
+            ("auth.usage_flush_interval", self.auth.usage_flush_interval),
+            (
+                "auth.last_used_flush_interval",
+                self.auth.last_used_flush_interval,
+            ),
         ];
         for (key, value) in zero_durations {
             if value.is_zero() {
                 problems.push(format!("{key}: must be greater than zero"));
             }
+        }
+        let url = &self.database.url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            problems.push(format!(
+                "database.url: {:?} is neither sqlite://PATH nor postgres://…",
+                redact_url(url)
+            ));
+        }
+        if self.database.max_connections == 0 {
+            problems.push("database.max_connections: must be greater than zero".into());
+        }
+        if let Some(token) = &self.admin_token
+            && token.len() < 32
+        {
+            problems.push("admin_token: must be at least 32 characters".into());
         }
         if self.gateway.max_request_bytes == 0 {
             problems.push("gateway.max_request_bytes: must be greater than zero".into());
@@ -247,6 +358,20 @@ impl Config {
                 }
             }
         }
+    }
+}
+
+/// A database URL with its password replaced, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -320,6 +445,7 @@ fn apply_overrides(tree: &mut Value, o: &Overrides) {
     set(&["server", "otlp_http_addr"], o.otlp_http_addr.clone());
     set(&["server", "internal_addr"], o.internal_addr.clone());
     set(&["storage", "url"], o.storage_url.clone());
+    set(&["database", "url"], o.database_url.clone());
 }
 
 fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {
@@ -393,6 +519,16 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
     let wal = section::<WalConfig>(tree, "wal", problems);
     let block = section::<BlockConfig>(tree, "block", problems);
     let storage = section::<StorageConfig>(tree, "storage", problems);
+    let database = section::<DatabaseConfig>(tree, "database", problems);
+    let auth = section::<AuthConfig>(tree, "auth", problems);
+    let admin_token = match tree.get("admin_token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            problems.push("admin_token: expected a string".into());
+            None
+        }
+    };
     let catalog = section::<CatalogConfig>(tree, "catalog", problems);
     let limits = section::<Limits>(tree, "limits", problems);
     Some(Config {
@@ -404,6 +540,9 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
         wal: wal?,
         block: block?,
         storage: storage?,
+        database: database?,
+        auth: auth?,
+        admin_token,
         catalog: catalog?,
         limits: limits?,
     })

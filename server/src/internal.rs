@@ -19,7 +19,13 @@ pub(crate) struct Health {
     phase: RwLock<Option<String>>,
     probes: RwLock<Vec<Arc<dyn ReadinessProbe>>>,
     registries: RwLock<Vec<Arc<Registry>>>,
+    /// Conditions that leave the process ready but degraded (the control-plane database down
+    /// while a snapshot is served), shown on `/ready`.
+    warnings: RwLock<Vec<WarningSource>>,
 }
+
+/// Says what is degraded, or `None`.
+pub(crate) type WarningSource = Box<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,6 +48,15 @@ impl Health {
 
     pub(crate) fn add_probe(&self, probe: Arc<dyn ReadinessProbe>) {
         self.probes.write().push(probe);
+    }
+
+    pub(crate) fn add_warning_source(&self, source: WarningSource) {
+        self.warnings.write().push(source);
+    }
+
+    /// What is degraded while ready.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        self.warnings.read().iter().filter_map(|w| w()).collect()
     }
 
     pub(crate) fn add_registry(&self, registry: Registry) {
@@ -86,7 +101,15 @@ pub(crate) fn router(health: Arc<Health>) -> Router {
 
 async fn ready(State(health): State<Arc<Health>>) -> impl IntoResponse {
     match health.readiness() {
-        Ok(()) => (StatusCode::OK, "ready".to_string()),
+        Ok(()) => {
+            let warnings = health.warnings();
+            if warnings.is_empty() {
+                (StatusCode::OK, "ready".to_string())
+            } else {
+                let body = serde_json::json!({ "status": "ready", "degraded": warnings });
+                (StatusCode::OK, body.to_string())
+            }
+        }
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {reason}"),

@@ -7,12 +7,12 @@ mod bench;
 mod catalog_metrics;
 mod cli;
 pub mod config;
+mod control;
 mod internal;
 mod loadgen;
 mod repair;
 mod serve;
 mod telemetry;
-mod tenants;
 
 pub use cli::{Cli, run};
 pub use serve::{TEMPO_API_VERSION, build_info};

@@ -30,7 +30,7 @@ use sextant_store::{
     BlockFile, BlockFolder, ObjectStoreMetrics, list_block_folder, list_block_folders,
     list_tenants, read_block_info,
 };
-use sextant_tenancy::SqliteStore;
+use sextant_tenancy::Database;
 
 use crate::config::{Config, Overrides};
 
@@ -190,7 +190,7 @@ impl RepairReport {
 /// whole: each failure is recorded in the report and the repair moves on.
 pub(crate) async fn repair(
     store: &dyn ObjectStore,
-    catalog: &SqliteStore,
+    catalog: &Database,
     options: &RepairOptions,
 ) -> RepairReport {
     let mut report = RepairReport {
@@ -231,7 +231,7 @@ pub(crate) async fn repair(
 
 async fn repair_tenant(
     store: &dyn ObjectStore,
-    catalog: &SqliteStore,
+    catalog: &Database,
     options: &RepairOptions,
     tenant: &TenantId,
     report: &mut RepairReport,
@@ -311,7 +311,7 @@ async fn read_meta(store: &dyn ObjectStore, folder: &BlockFolder) -> Result<Meta
 
 async fn repair_folder(
     store: &dyn ObjectStore,
-    catalog: &SqliteStore,
+    catalog: &Database,
     options: &RepairOptions,
     folder: &BlockFolder,
     known: Option<&BlockMeta>,
@@ -407,7 +407,7 @@ fn difference(catalog: &BlockMeta, meta: &BlockMeta) -> Option<String> {
 }
 
 async fn missing(
-    catalog: &SqliteStore,
+    catalog: &Database,
     options: &RepairOptions,
     known: &BlockMeta,
     report: &mut RepairReport,
@@ -598,10 +598,12 @@ pub(crate) fn run(args: RepairArgs) -> ExitCode {
 async fn run_with(config: &Config, options: &RepairOptions) -> anyhow::Result<RepairReport> {
     use anyhow::Context;
     // A mistyped --data-dir must not quietly create an empty catalog (and register into it).
-    if !config.catalog.path.exists() {
+    if let Some(path) = config.database.url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).exists()
+    {
         anyhow::bail!(
-            "the catalog {} does not exist (check --config / --data-dir; `sextant serve` creates it)",
-            config.catalog.path.display()
+            "the catalog {path} does not exist (check --config / --data-dir / --database-url; \
+             `sextant serve` creates it)"
         );
     }
     let store = sextant_store::open_store(
@@ -610,9 +612,7 @@ async fn run_with(config: &Config, options: &RepairOptions) -> anyhow::Result<Re
         ObjectStoreMetrics::unregistered(),
     )
     .context("cannot open the block storage")?;
-    let catalog = SqliteStore::open_with(&config.catalog.path, &config.catalog.sqlite)
-        .await
-        .with_context(|| format!("cannot open the catalog {}", config.catalog.path.display()))?;
+    let catalog = crate::control::open_database(config, false).await?;
     let report = repair(store.as_ref(), &catalog, options).await;
     catalog.close().await;
     Ok(report)

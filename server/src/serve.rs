@@ -13,19 +13,22 @@ use anyhow::Context;
 use axum::Router;
 use axum::serve::ListenerExt;
 use prometheus_client::registry::Registry;
-use sextant_gateway::{BuildInfo, GatewayMetrics, GatewayState};
-use sextant_model::{IngestSink, TraceReader};
+use sextant_gateway::{AuthMode, BuildInfo, GatewayMetrics, GatewayState};
+use sextant_model::{Authenticator, IngestSink, TenantDirectory, TraceReader, UsageMeter};
 use sextant_pipeline::{BlockBackend, Pipeline, PipelineConfig};
 use sextant_store::ObjectStoreMetrics;
-use sextant_tenancy::SqliteStore;
+use sextant_tenancy::{
+    Bootstrap, ControlPlane, ControlPlaneConfig, Database, bootstrap, system_clock,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog_metrics::CatalogMetrics;
 use crate::config::Config;
+use crate::config::redact_url;
+use crate::control::{load_pepper, open_database};
 use crate::internal::{self, Health};
-use crate::tenants::DefaultLimits;
 
 /// The Tempo version reported by `/api/status/buildinfo`. Grafana gates streaming (≥ 2.2) and
 /// metrics streaming (≥ 2.7) on it; our own version travels as semver build metadata.
@@ -72,10 +75,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         ObjectStoreMetrics::register(&mut pipeline_registry),
     )
     .context("cannot open the block storage")?;
-    let catalog = SqliteStore::open_with(&config.catalog.path, &config.catalog.sqlite)
-        .await
-        .with_context(|| format!("cannot open the catalog {}", config.catalog.path.display()))?;
-    let catalog = Arc::new(catalog);
+    health.set_phase(Some("opening the control-plane database"));
+    // Migrations run here, under an advisory lock on Postgres.
+    let catalog = Arc::new(open_database(&config, true).await?);
+    if !catalog.is_embedded() && config.auth.mode == AuthMode::Keys {
+        tracing::info!(database = %redact_url(&config.database.url), "control plane on postgres");
+    }
+    let control = start_control_plane(&config, catalog.clone()).await?;
+    health.add_warning_source(control_plane_warning(control.clone()));
+    health.set_phase(Some("replaying the wal"));
     // Catalog size is known before the first flush: metrics start from it, not from zero.
     let catalog_metrics = CatalogMetrics::register(&mut pipeline_registry);
     catalog_metrics.refresh(&catalog).await;
@@ -93,7 +101,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         wal: config.wal.clone(),
         block: config.block.clone(),
     };
-    let tenants = Arc::new(DefaultLimits::new(config.limits.clone()));
+    let tenants = control.clone() as Arc<dyn TenantDirectory>;
     let pipeline = tokio::task::spawn_blocking(move || {
         let pipeline = Pipeline::open(
             pipeline_config,
@@ -117,6 +125,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         config: config.gateway.clone(),
         build: build_info(),
         metrics: Arc::new(GatewayMetrics::register(&mut gateway_registry)),
+        auth: config.auth.mode,
+        authenticator: control.clone() as Arc<dyn Authenticator>,
+        tenants: control.clone() as Arc<dyn TenantDirectory>,
+        usage: control.clone() as Arc<dyn UsageMeter>,
     };
     health.add_registry(gateway_registry);
 
@@ -162,11 +174,80 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let _ = background.await;
     let _ = catalog_metrics_task.await;
     pipeline.close().await.context("closing the wal")?;
-    tracing::info!("wal closed; bye");
+    tracing::info!("wal closed");
+    control.close().await;
+    tracing::info!("usage flushed; bye");
     if !internal_task.is_finished() {
         let _ = internal_task.await;
     }
     Ok(())
+}
+
+/// Loads the pepper, creates the first admin token, tenant and key on an empty database (keys
+/// mode), and starts the snapshot refresher.
+async fn start_control_plane(
+    config: &Config,
+    db: Arc<Database>,
+) -> anyhow::Result<Arc<ControlPlane>> {
+    let pepper = load_pepper(&config.auth.pepper_file, true)?;
+    match config.auth.mode {
+        AuthMode::Keys => {
+            let created = bootstrap(&db, &pepper, config.admin_token.as_deref())
+                .await
+                .context("first-start bootstrap failed")?;
+            if let Some(b) = created {
+                print_bootstrap(&b);
+            }
+        }
+        AuthMode::None => tracing::warn!(
+            "auth.mode is none: anyone who can reach the listeners can write and read every \
+             trace, as tenant single-tenant. For local experiments only."
+        ),
+        AuthMode::TrustedHeader => tracing::warn!(
+            "auth.mode is trusted-header: the tenant is taken from X-Scope-OrgID without any \
+             credential. Only run this behind a proxy that authenticates and sets that header."
+        ),
+    }
+    let cp_config = ControlPlaneConfig {
+        defaults: config.limits.clone(),
+        pepper,
+        refresh_interval: config.auth.refresh_interval,
+        usage_flush_interval: config.auth.usage_flush_interval,
+        last_used_flush_interval: config.auth.last_used_flush_interval,
+    };
+    ControlPlane::start(db, cp_config, system_clock())
+        .await
+        .context("cannot load the tenant snapshot")
+}
+
+/// The first start's credentials, printed once: a human reads the prose, scripts and tests the
+/// `bootstrap <what> <value>` lines.
+fn print_bootstrap(b: &Bootstrap) {
+    println!("bootstrap: first start with an empty database; these credentials are shown only now");
+    if let Some(token) = &b.admin_token {
+        println!("bootstrap admin-token {token}");
+    }
+    println!("bootstrap tenant {}", b.tenant);
+    println!("bootstrap api-key {}", b.key);
+    tracing::warn!(
+        tenant = %b.tenant,
+        "first start: created an admin token, the tenant and a read+write key (printed on stdout once)"
+    );
+}
+
+/// `/ready` stays 200 while the database is unreachable (fail static), with the reason shown.
+fn control_plane_warning(
+    control: Arc<ControlPlane>,
+) -> Box<dyn Fn() -> Option<String> + Send + Sync> {
+    Box::new(move || {
+        let status = control.status();
+        status.db_error.map(|err| {
+            format!(
+                "control-plane database unreachable ({err}); serving the tenant snapshot of revision {}",
+                status.revision
+            )
+        })
+    })
 }
 
 async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {

@@ -137,7 +137,7 @@ def document(service, trace_id, now):
     }
 
 
-def post(url, tenant, body, use_gzip):
+def post(url, tenant, authorization, body, use_gzip):
     data = json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if use_gzip:
@@ -145,6 +145,8 @@ def post(url, tenant, body, use_gzip):
         headers["Content-Encoding"] = "gzip"
     if tenant:
         headers["X-Scope-OrgID"] = tenant
+    if authorization:
+        headers["Authorization"] = authorization
     req = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=20) as resp:
@@ -164,7 +166,8 @@ def post(url, tenant, body, use_gzip):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--endpoint", required=True, help="http://host:port of the server")
-    ap.add_argument("--tenant", default="")
+    ap.add_argument("--tenant", default="", help="X-Scope-OrgID to send")
+    ap.add_argument("--authorization", default="", help="Authorization header value")
     args = ap.parse_args()
     url = args.endpoint.rstrip("/") + "/v1/traces"
     now = time.time_ns()
@@ -172,7 +175,7 @@ def main():
     for i, use_gzip in enumerate([False, True]):
         trace_id = hex_id(16)
         doc = document(f"json-service-{i}", trace_id, now)
-        post(url, args.tenant, doc, use_gzip)
+        post(url, args.tenant, args.authorization, doc, use_gzip)
         docs.append(doc)
         trace_ids.append(trace_id)
     print(json.dumps({"json_requests": docs, "trace_ids": trace_ids}))

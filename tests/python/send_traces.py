@@ -51,14 +51,18 @@ class RecordingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-def make_exporter(kind, endpoint, tenant, compression):
+def make_exporter(kind, endpoint, tenant, authorization, compression):
     if kind == "grpc":
         import grpc
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         comp = {"gzip": grpc.Compression.Gzip, "none": grpc.Compression.NoCompression}[compression]
-        headers = (("x-scope-orgid", tenant),) if tenant else None
-        return OTLPSpanExporter(endpoint=endpoint, insecure=True, headers=headers, compression=comp, timeout=20)
+        headers = []
+        if tenant:
+            headers.append(("x-scope-orgid", tenant))
+        if authorization:
+            headers.append(("authorization", authorization))
+        return OTLPSpanExporter(endpoint=endpoint, insecure=True, headers=tuple(headers) or None, compression=comp, timeout=20)
     if kind == "http":
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -66,9 +70,13 @@ def make_exporter(kind, endpoint, tenant, compression):
         comp = {"gzip": Compression.Gzip, "deflate": Compression.Deflate, "none": Compression.NoCompression}[
             compression
         ]
-        headers = {"X-Scope-OrgID": tenant} if tenant else None
+        headers = {}
+        if tenant:
+            headers["X-Scope-OrgID"] = tenant
+        if authorization:
+            headers["Authorization"] = authorization
         return OTLPSpanExporter(
-            endpoint=endpoint.rstrip("/") + "/v1/traces", headers=headers, compression=comp, timeout=20
+            endpoint=endpoint.rstrip("/") + "/v1/traces", headers=headers or None, compression=comp, timeout=20
         )
     raise SystemExit(f"unknown exporter {kind}")
 
@@ -85,7 +93,7 @@ def provider(service, version, exporters, args):
         schema_url="https://opentelemetry.io/schemas/1.21.0",
     )
     tp = TracerProvider(resource=resource)
-    exporter = RecordingExporter(make_exporter(args.exporter, args.endpoint, args.tenant, args.compression))
+    exporter = RecordingExporter(make_exporter(args.exporter, args.endpoint, args.tenant, args.authorization, args.compression))
     exporters.append(exporter)
     tp.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=8, schedule_delay_millis=50))
     return tp
@@ -208,7 +216,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--exporter", choices=["grpc", "http"], required=True)
     ap.add_argument("--endpoint", required=True, help="http://host:port of the server")
-    ap.add_argument("--tenant", default="")
+    ap.add_argument("--tenant", default="", help="X-Scope-OrgID to send")
+    ap.add_argument("--authorization", default="", help="Authorization header value")
     ap.add_argument("--compression", choices=["none", "gzip", "deflate"], default="none")
     args = ap.parse_args()
 

@@ -7,6 +7,7 @@ use prost::Message;
 use serde_json::Value as Json;
 use sextant_model::otlp::{ExportTraceServiceResponse, TracesData};
 
+use crate::auth::Auth;
 use crate::json::{Dialect, resource_spans_from_json};
 use crate::server::Sextant;
 
@@ -54,10 +55,22 @@ impl OtlpGrpc {
         Self { grpc }
     }
 
-    /// Call `Export` with `tenant` as `x-scope-orgid` metadata.
+    /// Call `Export` with `auth`'s key as Basic auth in the `authorization` metadata.
     pub async fn export(
         &mut self,
-        tenant: Option<&str>,
+        auth: Option<&Auth>,
+        request: TracesData,
+    ) -> Result<ExportTraceServiceResponse, tonic::Status> {
+        let headers: Vec<(&str, String)> = auth
+            .map(|a| vec![("authorization", a.basic())])
+            .unwrap_or_default();
+        self.export_with(&headers, request).await
+    }
+
+    /// Call `Export` with exactly these metadata entries.
+    pub async fn export_with(
+        &mut self,
+        metadata: &[(&str, String)],
         request: TracesData,
     ) -> Result<ExportTraceServiceResponse, tonic::Status> {
         self.grpc
@@ -65,9 +78,11 @@ impl OtlpGrpc {
             .await
             .map_err(|e| tonic::Status::unavailable(format!("channel not ready: {e}")))?;
         let mut req = tonic::Request::new(request);
-        if let Some(t) = tenant {
+        for (name, value) in metadata {
+            let name = tonic::metadata::AsciiMetadataKey::from_bytes(name.as_bytes())
+                .expect("metadata name");
             req.metadata_mut()
-                .insert("x-scope-orgid", t.parse().expect("ascii tenant"));
+                .insert(name, value.parse().expect("ascii metadata value"));
         }
         let codec = tonic_prost::ProstCodec::<TracesData, ExportTraceServiceResponse>::default();
         let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
@@ -78,11 +93,12 @@ impl OtlpGrpc {
     }
 }
 
-/// POST an OTLP body to `url` with a content type, an optional content encoding and tenant.
+/// POST an OTLP body to `url` with a content type, an optional content encoding and
+/// credentials (Basic auth).
 pub async fn post_otlp(
     client: &reqwest::Client,
     url: &str,
-    tenant: Option<&str>,
+    auth: Option<&Auth>,
     content_type: &str,
     encoding: Option<&str>,
     body: Vec<u8>,
@@ -94,8 +110,8 @@ pub async fn post_otlp(
     if let Some(enc) = encoding {
         req = req.header("content-encoding", enc);
     }
-    if let Some(t) = tenant {
-        req = req.header(TENANT_HEADER, t);
+    if let Some(a) = auth {
+        req = req.header("authorization", a.basic());
     }
     req.send()
         .await
@@ -140,7 +156,7 @@ impl Sextant {
     pub async fn read_trace(
         &self,
         api: ReadApi,
-        tenant: Option<&str>,
+        auth: Option<&Auth>,
         trace_id: &[u8],
     ) -> Option<TracesData> {
         let id = hex::encode(trace_id);
@@ -155,8 +171,8 @@ impl Sextant {
         if proto {
             req = req.header("accept", "application/protobuf");
         }
-        if let Some(t) = tenant {
-            req = req.header(TENANT_HEADER, t);
+        if let Some(a) = auth {
+            req = req.header("authorization", a.basic());
         }
         let resp = req
             .send()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sextant_model::otlp::TracesData;
 
+use crate::auth::Auth;
 use crate::client::ReadApi;
 use crate::python::{run_script, sent};
 use crate::server::{Options, Sextant, wait_until};
@@ -56,7 +57,7 @@ impl Expected {
 /// trace, a missing, changed, extra or duplicated span fails).
 pub async fn assert_all_readable(
     server: &Sextant,
-    tenant: Option<&str>,
+    auth: Option<&Auth>,
     expected: &Expected,
     apis: &[ReadApi],
     when: &str,
@@ -65,12 +66,13 @@ pub async fn assert_all_readable(
         let want = spans_of(&expected.spans, trace_id);
         for api in apis {
             let got = server
-                .read_trace(*api, tenant, trace_id)
+                .read_trace(*api, auth, trace_id)
                 .await
                 .unwrap_or_else(|| {
                     panic!(
-                        "{when}: trace {} not found via {api:?} (tenant {tenant:?})",
-                        hex::encode(trace_id)
+                        "{when}: trace {} not found via {api:?} (tenant {:?})",
+                        hex::encode(trace_id),
+                        auth.map(|a| &a.tenant)
                     )
                 });
             let what = format!("{when}: trace {} via {api:?}", hex::encode(trace_id));

@@ -15,6 +15,7 @@
 //! `./scripts/test.sh`, as is `SEXTANT_TEST_MOTO` (`moto_server`, default
 //! `<root>/.venv/bin/moto_server`); `SEXTANT_TEST_ECHO=1` copies the binary's stderr to the test output.
 
+mod auth;
 mod client;
 mod expected;
 mod json;
@@ -25,6 +26,7 @@ mod python;
 mod server;
 mod spans;
 
+pub use auth::{Auth, Bootstrap, CliOutput, TenantKeys, basic};
 pub use client::{
     EXPORT_PATH, OtlpGrpc, ReadApi, TENANT_HEADER, TraceByIdResponse, deflate, gzip, post_otlp,
     zstd,

@@ -11,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use crate::auth::{Bootstrap, TenantKeys};
+
 /// How long the binary may take to print its listeners and to become ready.
 const START_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a stopped process may take to exit.
@@ -42,6 +44,14 @@ pub fn workspace_root() -> PathBuf {
         .expect("tests crate has a parent folder")
         .to_path_buf()
 }
+
+/// Settings every test server gets unless its options say otherwise: snapshot refresh and
+/// usage persistence fast enough that tests never wait long.
+const TEST_ENV: &[(&str, &str)] = &[
+    ("SEXTANT_AUTH__REFRESH_INTERVAL", "50ms"),
+    ("SEXTANT_AUTH__USAGE_FLUSH_INTERVAL", "200ms"),
+    ("SEXTANT_AUTH__LAST_USED_FLUSH_INTERVAL", "200ms"),
+];
 
 /// How to start the binary: extra environment and an optional existing data dir.
 #[derive(Clone, Debug, Default)]
@@ -97,6 +107,10 @@ pub struct Sextant {
     opts: Options,
     stderr: Arc<Mutex<VecDeque<String>>>,
     http: reqwest::Client,
+    /// What the first start printed; carried over restarts.
+    bootstrap: Bootstrap,
+    /// Tenants created through the CLI, by ID; carried over restarts.
+    tenants: Arc<Mutex<BTreeMap<String, TenantKeys>>>,
     // Kept so the temporary data dir survives restarts; removed on drop.
     _temp: Option<Arc<tempfile::TempDir>>,
 }
@@ -114,10 +128,16 @@ impl Sextant {
                 (temp.path().to_path_buf(), Some(Arc::new(temp)))
             }
         };
-        Self::spawn(opts, data_dir, temp).await
+        Self::spawn(opts, data_dir, temp, Bootstrap::default(), Arc::default()).await
     }
 
-    async fn spawn(opts: Options, data_dir: PathBuf, temp: Option<Arc<tempfile::TempDir>>) -> Self {
+    async fn spawn(
+        opts: Options,
+        data_dir: PathBuf,
+        temp: Option<Arc<tempfile::TempDir>>,
+        mut bootstrap: Bootstrap,
+        tenants: Arc<Mutex<BTreeMap<String, TenantKeys>>>,
+    ) -> Self {
         let bin = sextant_bin();
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
@@ -128,6 +148,7 @@ impl Sextant {
             .args(["--otlp-http-addr", "127.0.0.1:0"])
             .args(["--internal-addr", "127.0.0.1:0"])
             .env("SEXTANT_LOG__LEVEL", "info")
+            .envs(TEST_ENV.iter().copied())
             .envs(&opts.env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -172,6 +193,9 @@ impl Sextant {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, rx.recv()).await {
                 Ok(Some(line)) => {
+                    if bootstrap.absorb(&line) {
+                        continue;
+                    }
                     let mut parts = line.split_whitespace();
                     if parts.next() == Some("listening")
                         && let (Some(name), Some(addr)) = (parts.next(), parts.next())
@@ -213,6 +237,8 @@ impl Sextant {
             opts,
             stderr,
             http,
+            bootstrap,
+            tenants,
             _temp: temp,
         };
         if server.opts.wait_ready {
@@ -278,6 +304,38 @@ impl Sextant {
         &self.http
     }
 
+    /// What the first start printed (admin token, tenant, key).
+    pub fn bootstrap(&self) -> &Bootstrap {
+        &self.bootstrap
+    }
+
+    /// An environment variable given to the child through [`Options::env`].
+    pub fn option_env(&self, key: &str) -> Option<String> {
+        self.opts.env.get(key).cloned()
+    }
+
+    /// The environment the child runs with beyond the inherited one (test defaults, then the
+    /// options'), for CLI runs against the same configuration.
+    pub fn env_vars(&self) -> BTreeMap<String, String> {
+        let mut vars: BTreeMap<String, String> = TEST_ENV
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        vars.extend(self.opts.env.clone());
+        vars
+    }
+
+    pub(crate) fn cached_tenant(&self, id: &str) -> Option<TenantKeys> {
+        self.tenants.lock().expect("tenant cache").get(id).cloned()
+    }
+
+    pub(crate) fn cache_tenant(&self, keys: TenantKeys) {
+        self.tenants
+            .lock()
+            .expect("tenant cache")
+            .insert(keys.id.clone(), keys);
+    }
+
     /// The process id of the running child.
     pub fn pid(&self) -> u32 {
         self.child
@@ -334,7 +392,14 @@ impl Sextant {
                 self.stderr_tail()
             );
         }
-        let next = Self::spawn(self.opts.clone(), self.data_dir.clone(), self._temp.clone()).await;
+        let next = Self::spawn(
+            self.opts.clone(),
+            self.data_dir.clone(),
+            self._temp.clone(),
+            self.bootstrap.clone(),
+            self.tenants.clone(),
+        )
+        .await;
         let old = std::mem::replace(self, next);
         drop(old);
     }

@@ -115,3 +115,79 @@ fn missing_keys(known: &Value, example: &Value, prefix: &str, out: &mut Vec<Stri
         }
     }
 }
+
+#[test]
+fn the_database_defaults_to_sqlite_in_the_data_dir_and_relative_sqlite_paths_follow_it() {
+    let config = Config::load(
+        None,
+        env(&[("SEXTANT_DATA_DIR", "/d")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.database.url, "sqlite:///d/sextant.db");
+    assert_eq!(config.auth.pepper_file, PathBuf::from("/d/pepper"));
+    let config = Config::load(
+        None,
+        env(&[
+            ("SEXTANT_DATA_DIR", "/d"),
+            ("SEXTANT_DATABASE__URL", "sqlite://x.db"),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.database.url, "sqlite:///d/x.db");
+    let flags = Overrides {
+        database_url: Some("postgres://u:secret@h/db".into()),
+        ..Default::default()
+    };
+    let config = Config::load(None, env(&[]), &flags).unwrap();
+    assert_eq!(config.database.url, "postgres://u:secret@h/db");
+    let printed = serde_yaml::to_string(&config).unwrap();
+    assert!(printed.contains("postgres://u:***@h/db"), "{printed}");
+    assert!(!printed.contains("secret"), "{printed}");
+}
+
+#[test]
+fn auth_settings_and_the_admin_token() {
+    let config = Config::load(
+        None,
+        env(&[
+            ("SEXTANT_AUTH__MODE", "trusted-header"),
+            ("SEXTANT_AUTH__REFRESH_INTERVAL", "20ms"),
+            ("SEXTANT_ADMIN_TOKEN", "0123456789abcdef0123456789abcdef"),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.auth.mode, AuthMode::TrustedHeader);
+    assert_eq!(config.auth.refresh_interval, Duration::from_millis(20));
+    assert_eq!(
+        config.admin_token.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    let printed = serde_yaml::to_string(&config).unwrap();
+    assert!(!printed.contains("0123456789abcdef"), "{printed}");
+    let err = Config::load(
+        None,
+        env(&[
+            ("SEXTANT_ADMIN_TOKEN", "short"),
+            ("SEXTANT_DATABASE__URL", "mysql://x"),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .0
+    .join("\n");
+    for needle in ["admin_token: must be at least 32", "database.url"] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    let err = Config::load(
+        None,
+        env(&[("SEXTANT_AUTH__MODE", "open")]),
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .0
+    .join("\n");
+    assert!(err.contains("auth:"), "{err}");
+}

@@ -8,7 +8,7 @@ use sextant_store::object_store::memory::InMemory;
 use sextant_store::object_store::path::Path;
 use sextant_store::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sextant_store::{BlockFile, BlockId, BlockInfo, BlockOptions, BlockPath, write_block};
-use sextant_tenancy::SqliteStore;
+use sextant_tenancy::{Database, SqliteStore};
 
 use super::{Action, RepairOptions, repair, run_with};
 use crate::config::{Config, Overrides};
@@ -105,8 +105,8 @@ fn registered(t: &str, id: BlockId) -> Action {
     }
 }
 
-async fn catalog() -> SqliteStore {
-    SqliteStore::open_in_memory().await.unwrap()
+async fn catalog() -> Database {
+    Database::Sqlite(SqliteStore::open_in_memory().await.unwrap())
 }
 
 #[tokio::test]
@@ -568,7 +568,7 @@ async fn runs_against_the_configured_data_directory() {
 
     let refused = run_with(&config, &options()).await.unwrap_err().to_string();
     assert!(refused.contains("does not exist"), "{refused}");
-    SqliteStore::open_with(&config.catalog.path, &config.catalog.sqlite)
+    crate::control::open_database(&config, true)
         .await
         .unwrap()
         .close()
@@ -577,9 +577,7 @@ async fn runs_against_the_configured_data_directory() {
     let report = run_with(&config, &options()).await.unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.actions, vec![registered("acme", block(30))]);
-    let catalog = SqliteStore::open_with(&config.catalog.path, &config.catalog.sqlite)
-        .await
-        .unwrap();
+    let catalog = crate::control::open_database(&config, false).await.unwrap();
     assert_eq!(catalog.list_blocks(None).await.unwrap().len(), 1);
-    assert!(config.catalog.path.starts_with(dir.path()));
+    assert!(config.database.url.contains(dir.path().to_str().unwrap()));
 }
