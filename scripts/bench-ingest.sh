@@ -5,6 +5,8 @@
 # decode baseline and the ratio) plus the server's CPU use and peak RSS.
 #
 # Usage: scripts/bench-ingest.sh [grpc|http] [duration] [concurrency]
+# AUTH_MODE=keys (default) sends with the first start's API key (Bearer) through the per-tenant
+# rate limiter (set high enough never to refuse); AUTH_MODE=none runs without credentials.
 # Never run in CI; results go to BENCHMARKS.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,7 @@ SEXTANT_LIMITS__MAX_TRACES_PER_TENANT=${MAX_TRACES:-10000000} \
 SEXTANT_LIMITS__INGESTION_RATE_BYTES=100000000000 \
 SEXTANT_LIMITS__INGESTION_BURST_BYTES=100000000000 \
 SEXTANT_LOG__LEVEL=warn \
+SEXTANT_AUTH__MODE=${AUTH_MODE:-keys} \
 SEXTANT_WAL__MAX_BYTES=${WAL_MAX_BYTES:-68719476736} \
 SEXTANT_INGESTER__MAX_LIVE_BYTES=${MAX_LIVE_BYTES:-8589934592} \
   "$bin" serve --data-dir "$data" --http-addr 127.0.0.1:0 --otlp-grpc-addr 127.0.0.1:0 \
@@ -40,6 +43,11 @@ for _ in $(seq 1 600); do
 done
 addr() { awk -v n="$1" '$1=="listening" && $2==n {print $3}' "$out"; }
 internal=$(addr internal)
+key=$(awk '$1=="bootstrap" && $2=="api-key" {print $3}' "$out")
+auth_args=()
+if [ "${AUTH_MODE:-keys}" = keys ]; then
+  auth_args=(--header "Authorization: Bearer $key")
+fi
 until curl -sf "http://$internal/ready" >/dev/null; do sleep 0.1; done
 case $protocol in
   grpc) endpoint="http://$(addr otlp-grpc)" ;;
@@ -50,7 +58,7 @@ ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 cpu0=$(cpu); t0=$(date +%s.%N)
 "$bin" loadgen --protocol "$protocol" --endpoint "$endpoint" --duration "$duration" \
-  --concurrency "$concurrency" --json > "$data/loadgen.json"
+  --concurrency "$concurrency" "${auth_args[@]}" --json > "$data/loadgen.json"
 cpu1=$(cpu); t1=$(date +%s.%N)
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 wal_bytes=$(du -sb "$data/wal" | cut -f1)
@@ -61,6 +69,7 @@ cpu0, cpu1, t0, t1, ticks, peak_kib, wal = map(float, sys.argv[2:])
 # The server is idle while loadgen runs its decode baseline after sending, so divide by the
 # sending time only.
 summary["server_cpu_cores"] = (cpu1 - cpu0) / ticks / summary["seconds"]
+summary["auth_mode"] = __import__("os").environ.get("AUTH_MODE", "keys")
 summary["server_peak_rss_mib"] = peak_kib / 1024
 summary["wal_bytes_per_acknowledged_span"] = wal / max(summary["acknowledged_spans"], 1)
 print(json.dumps(summary, indent=2))
