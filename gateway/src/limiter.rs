@@ -20,6 +20,11 @@ use crate::clock::Clock;
 /// 1 µs per cell the rounding is under 0.1 %.
 const MAX_CELLS_PER_SECOND: u64 = 1_000_000;
 
+/// Most tenants with a bucket. In modes `none` and `trusted-header` any valid tenant id can be
+/// named; past this many the buckets are dropped and start full again (a brief over-admission
+/// rather than unbounded memory).
+const MAX_BUCKETS: usize = 100_000;
+
 /// Governor's view of our clock: the monotonic time since the clock's origin.
 #[derive(Clone)]
 struct MonotonicClock(Arc<dyn Clock>);
@@ -111,6 +116,9 @@ impl TenantBuckets {
             return bucket.clone();
         }
         let bucket = Arc::new(self.build(rate, burst));
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(tenant) {
+            buckets.clear();
+        }
         buckets.insert(tenant.clone(), bucket.clone());
         bucket
     }

@@ -7,7 +7,10 @@
 //! refused until the UTC reset; the batch that crosses the line is still accepted, so a tenant
 //! overshoots by at most one batch), then a batch larger than the burst (413, never retryable),
 //! then the token bucket (429 with the wait). Refused requests take no tokens after the check
-//! that refused them and are metered as discarded bytes with zero spans.
+//! that refused them and are metered as discarded bytes with zero spans. An accepted request is
+//! metered with all its decompressed bytes (spans rejected individually included, since they were
+//! received) and the pipeline's per-reason discard counts; a 503 from the pipeline is metered
+//! as discarded `unavailable` bytes.
 
 use std::time::SystemTime;
 
