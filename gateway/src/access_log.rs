@@ -13,6 +13,7 @@ use axum::response::Response;
 use http::HeaderValue;
 
 use crate::GatewayState;
+use crate::auth::ResolvedPrincipal;
 use crate::mapping::InternalDetail;
 use crate::otlp_http::RequestBytes;
 use crate::tenant::ResolvedTenant;
@@ -77,6 +78,10 @@ pub(crate) async fn access_log(
         .extensions()
         .get::<ResolvedTenant>()
         .map_or("-", |t| t.0.as_str());
+    let principal = response
+        .extensions()
+        .get::<ResolvedPrincipal>()
+        .map_or("-", |p| p.0.as_str());
     let request_bytes = response
         .extensions()
         .get::<RequestBytes>()
@@ -91,6 +96,7 @@ pub(crate) async fn access_log(
         target: "access",
         request_id,
         tenant,
+        principal,
         method = %method,
         route,
         status,

@@ -25,6 +25,39 @@ impl Default for GatewayConfig {
     }
 }
 
+/// How requests on the public routers are authenticated (config key `auth.mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    /// Every data request carries an API key or admin token (Basic or Bearer); the tenant is the
+    /// key's.
+    #[default]
+    Keys,
+    /// No credentials: the tenant is `X-Scope-OrgID` (valid ids only), else `single-tenant`.
+    /// For local experiments only.
+    None,
+    /// The tenant is `X-Scope-OrgID` alone (required), for deployments behind another
+    /// authenticating proxy that sets it.
+    TrustedHeader,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keys => "keys",
+            Self::None => "none",
+            Self::TrustedHeader => "trusted-header",
+        }
+    }
+}
+
+/// The `auth` section of the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+}
+
 impl GatewayConfig {
     /// The body cap as a `usize`, saturating on small targets.
     pub(crate) fn max_body(&self) -> usize {
@@ -42,5 +75,21 @@ mod tests {
         assert_eq!(cfg.request_timeout, Duration::from_millis(50));
         assert_eq!(cfg.max_request_bytes, 20_971_520);
         assert!(serde_json::from_str::<GatewayConfig>(r#"{"nope":1}"#).is_err());
+    }
+
+    #[test]
+    fn auth_modes_parse_by_their_config_names() {
+        assert_eq!(AuthConfig::default().mode, AuthMode::Keys);
+        for mode in [AuthMode::Keys, AuthMode::None, AuthMode::TrustedHeader] {
+            let text = format!(r#"{{"mode":"{}"}}"#, mode.as_str());
+            let cfg: AuthConfig = serde_json::from_str(&text).unwrap();
+            assert_eq!(cfg.mode, mode);
+            assert_eq!(
+                serde_json::to_string(&mode).unwrap(),
+                format!("\"{}\"", mode.as_str())
+            );
+        }
+        assert!(serde_json::from_str::<AuthConfig>(r#"{"mode":"trusted_header"}"#).is_err());
+        assert!(serde_json::from_str::<AuthConfig>(r#"{"mode":"keys","x":1}"#).is_err());
     }
 }

@@ -8,6 +8,12 @@ pub enum GatewayError {
     /// `X-Scope-OrgID` is present but not a valid tenant id.
     #[error("invalid X-Scope-OrgID header: {0}")]
     InvalidTenant(#[source] IdError),
+    /// No credential, or one that is not valid (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A valid credential that may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The request body, raw or decompressed, is over `max_request_bytes`.
     #[error("request body exceeds the limit of {limit} bytes")]
     BodyTooLarge { limit: u64 },
@@ -40,6 +46,8 @@ impl GatewayError {
             | Self::Decompress(_)
             | Self::ReadBody(_)
             | Self::BadParameter(_) => ErrorKind::BadRequest,
+            Self::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
             Self::BodyTooLarge { .. } => ErrorKind::TooLarge,
             Self::Internal(_) => ErrorKind::Internal,
         }

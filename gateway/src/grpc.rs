@@ -22,7 +22,6 @@ use tonic::server::{Grpc, UnaryService};
 use crate::GatewayState;
 use crate::mapping::{self, InternalDetail};
 use crate::otlp;
-use crate::tenant::tenant_from_headers;
 
 /// The OTLP trace export method.
 pub(crate) const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -120,12 +119,13 @@ async fn handle(state: GatewayState, request: http::Request<Body>) -> Response {
         )
             .into_response();
     }
-    let tenant = match request.extensions().get::<TenantId>() {
-        Some(t) => t.clone(),
-        None => match tenant_from_headers(request.headers()) {
-            Ok(t) => t,
-            Err(err) => return mapping::grpc_status(&err.into()).into_http::<Body>(),
-        },
+    // Set by the authentication layer; without it the request was never authorised.
+    let Some(tenant) = request.extensions().get::<TenantId>().cloned() else {
+        let err = sextant_model::Error::new(
+            sextant_model::ErrorKind::Unauthenticated,
+            "the request was not authenticated",
+        );
+        return mapping::grpc_status(&err).into_http::<Body>();
     };
     let cap = state.config.max_body();
     let received = Arc::new(AtomicU64::new(0));

@@ -6,14 +6,20 @@
 //! type), [`otlp_http_router`] the `:4318` listener and [`otlp_grpc_router`] the `:4317` one.
 //! Every transport of OTLP reaches one core that hands the decompressed bytes to the
 //! [`IngestSink`](sextant_model::IngestSink) port; errors are mapped from
-//! [`ErrorKind`](sextant_model::ErrorKind) in one place. No authentication yet: the tenant is
-//! `X-Scope-OrgID`, or the single tenant when absent.
+//! [`ErrorKind`](sextant_model::ErrorKind) in one place.
+//!
+//! Every route is guarded by one authentication layer (auth mode `keys`, `none` or
+//! `trusted-header`) that decides by one table of (method, route) → scope, from headers only;
+//! per-tenant ingest rates and quotas are applied in the OTLP core on the decompressed size.
 
 mod access_log;
+mod auth;
+mod clock;
 mod config;
 mod decompress;
 mod error;
 mod grpc;
+mod limiter;
 mod mapping;
 mod metrics;
 mod otlp;
@@ -21,6 +27,7 @@ mod otlp_http;
 mod query;
 mod router;
 mod rpc_status;
+mod scopes;
 mod state;
 mod tempo_json;
 mod tenant;
@@ -35,12 +42,15 @@ pub mod tempopb {
     include!(concat!(env!("OUT_DIR"), "/tempopb.rs"));
 }
 
-pub use config::GatewayConfig;
+pub use auth::Principal;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{AuthConfig, AuthMode, GatewayConfig};
 pub use error::{GatewayError, Result};
 pub use metrics::GatewayMetrics;
 pub use router::{otlp_grpc_router, otlp_http_router, router};
 pub use rpc_status::{ProtoAny, ProtoDuration, RetryInfo, RpcStatus};
-pub use state::{BuildInfo, GatewayState};
+pub use state::{BuildInfo, GatewayPorts, GatewayState};
+pub use tenant::TenantSet;
 
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,36 @@ pub(crate) struct TenantProtocol {
     pub(crate) protocol: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TenantReason {
+    pub(crate) tenant: String,
+    pub(crate) reason: String,
+}
+
+/// Why the edge refused a request under a per-tenant limit (the `reason` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefusalReason {
+    /// The ingest token bucket was short (429).
+    RateLimited,
+    /// One batch larger than the ingest burst (413).
+    BatchTooLarge,
+    /// The daily or monthly ingest quota is used up (429).
+    QuotaExceeded,
+    /// The query rate was exceeded (429).
+    QueryRateLimited,
+}
+
+impl RefusalReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::BatchTooLarge => "batch_too_large",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::QueryRateLimited => "query_rate_limited",
+        }
+    }
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 4.0, 8))
 }
@@ -47,6 +77,8 @@ pub struct GatewayMetrics {
     pub(crate) http_duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
     pub(crate) grpc_requests: Family<MethodCode, Counter>,
     pub(crate) received_bytes: Family<TenantProtocol, Counter>,
+    pub(crate) refused_requests: Family<TenantReason, Counter>,
+    pub(crate) refused_bytes: Family<TenantReason, Counter>,
     tenants_seen: Mutex<HashSet<String>>,
 }
 
@@ -74,6 +106,18 @@ impl GatewayMetrics {
             "Request body bytes received for ingest as sent (before decompression)",
             metrics.received_bytes.clone(),
         );
+        registry.register(
+            "sextant_gateway_refused_requests",
+            "Requests refused at the edge under a per-tenant limit, by tenant and reason \
+             (rate_limited, batch_too_large, quota_exceeded, query_rate_limited)",
+            metrics.refused_requests.clone(),
+        );
+        registry.register(
+            "sextant_gateway_refused_bytes",
+            "Decompressed ingest bytes refused at the edge under a per-tenant limit, by tenant \
+             and reason (rate_limited, batch_too_large, quota_exceeded)",
+            metrics.refused_bytes.clone(),
+        );
         metrics
     }
 
@@ -84,6 +128,8 @@ impl GatewayMetrics {
             http_duration: Family::new_with_constructor(duration_histogram),
             grpc_requests: Family::default(),
             received_bytes: Family::default(),
+            refused_requests: Family::default(),
+            refused_bytes: Family::default(),
             tenants_seen: Mutex::new(HashSet::new()),
         }
     }
@@ -119,6 +165,18 @@ impl GatewayMetrics {
                 protocol: protocol.to_owned(),
             })
             .inc_by(bytes);
+    }
+
+    /// Counts a request refused under a per-tenant limit, with its decompressed bytes.
+    pub(crate) fn refused(&self, tenant: &str, reason: RefusalReason, bytes: u64) {
+        let labels = TenantReason {
+            tenant: self.tenant_label(tenant),
+            reason: reason.as_str().to_owned(),
+        };
+        self.refused_requests.get_or_create(&labels).inc();
+        if bytes > 0 {
+            self.refused_bytes.get_or_create(&labels).inc_by(bytes);
+        }
     }
 
     fn tenant_label(&self, tenant: &str) -> String {

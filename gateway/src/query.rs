@@ -7,13 +7,14 @@ use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use prost::Message;
 use serde::Deserialize;
-use sextant_model::{TenantId, TimeRange, TraceId, TraceLookup};
+use sextant_model::{TimeRange, TraceId, TraceLookup};
 
 use crate::GatewayState;
 use crate::error::GatewayError;
 use crate::mapping;
 use crate::tempo_json;
 use crate::tempopb::{PartialStatus, Trace, TraceByIdMetrics, TraceByIdResponse};
+use crate::tenant::TenantSet;
 
 const PROTOBUF: &str = "application/protobuf";
 
@@ -82,11 +83,12 @@ fn wants_protobuf(headers: &HeaderMap) -> bool {
         .any(|v| v.split(';').next().unwrap_or_default().trim() == PROTOBUF)
 }
 
-/// Parses the request and looks the trace up; `Err` is the finished answer for a bad request,
-/// a failed lookup or an unknown trace (404 with an empty body).
+/// Parses the request and looks the trace up in every tenant named (`a|b`), concatenating what
+/// each has and summing the bytes inspected; `Err` is the finished answer for a bad request, a
+/// failed lookup in any tenant, or a trace no tenant has (404 with an empty body).
 async fn lookup(
     state: &GatewayState,
-    tenant: &TenantId,
+    tenants: &TenantSet,
     id: &str,
     params: &RangeParams,
 ) -> Result<TraceLookup, Response> {
@@ -94,24 +96,36 @@ async fn lookup(
     let trace_id = TraceId::parse_hex(id.trim())
         .map_err(|e| bad(GatewayError::BadParameter(e.to_string())))?;
     let range = time_range(params).map_err(bad)?;
-    state
-        .reader
-        .trace_by_id(tenant, trace_id, range)
-        .await
-        .map_err(|err| mapping::query_error_response(&err))?
-        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
+    let mut merged: Option<TraceLookup> = None;
+    for tenant in tenants.iter() {
+        let found = state
+            .reader
+            .trace_by_id(tenant, trace_id, range)
+            .await
+            .map_err(|err| mapping::query_error_response(&err))?;
+        if let Some(found) = found {
+            match &mut merged {
+                None => merged = Some(found),
+                Some(all) => {
+                    all.trace.resource_spans.extend(found.trace.resource_spans);
+                    all.inspected_bytes += found.inspected_bytes;
+                }
+            }
+        }
+    }
+    merged.ok_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
 /// `GET /api/traces/{id}`: `tempopb.Trace` (protobuf) or `{"batches":[...]}`; 404 with an empty
 /// body when unknown.
 pub(crate) async fn trace_v1(
     State(state): State<GatewayState>,
-    Extension(tenant): Extension<TenantId>,
+    Extension(tenants): Extension<TenantSet>,
     Path(id): Path<String>,
     Query(params): Query<RangeParams>,
     headers: HeaderMap,
 ) -> Response {
-    let found = match lookup(&state, &tenant, &id, &params).await {
+    let found = match lookup(&state, &tenants, &id, &params).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -132,12 +146,12 @@ pub(crate) async fn trace_v1(
 /// 404, and reports the trace as not found — one extra round trip, same outcome.
 pub(crate) async fn trace_v2(
     State(state): State<GatewayState>,
-    Extension(tenant): Extension<TenantId>,
+    Extension(tenants): Extension<TenantSet>,
     Path(id): Path<String>,
     Query(params): Query<RangeParams>,
     headers: HeaderMap,
 ) -> Response {
-    let found = match lookup(&state, &tenant, &id, &params).await {
+    let found = match lookup(&state, &tenants, &id, &params).await {
         Ok(found) => found,
         Err(response) => return response,
     };

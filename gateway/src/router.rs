@@ -1,7 +1,8 @@
 //! The three public routers. Each is assembled here, outermost layer first:
-//! request id + access log → catch panic → timeout (unary HTTP routes only) → tenant extraction
-//! (headers only) → body limit + decompression (OTLP/HTTP; tonic's message limit for gRPC) →
-//! handler.
+//! request id + access log → catch panic → authentication and authorisation (headers only, every
+//! route and the 404 fallback) → timeout (unary HTTP routes only) → body limit + decompression
+//! (OTLP/HTTP; tonic's message limit for gRPC) → handler, whose OTLP core applies the per-tenant
+//! quotas and rate limit on the decompressed size.
 
 use std::any::Any;
 
@@ -17,11 +18,11 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::GatewayState;
 use crate::access_log::access_log;
+use crate::auth::authenticate;
 use crate::grpc::{EXPORT_PATH, ExportService};
 use crate::mapping::{INTERNAL_MESSAGE, InternalDetail};
 use crate::otlp_http::{self, limit_and_decompress};
 use crate::query;
-use crate::tenant::{Flavor, extract_tenant};
 
 /// `:3200`: Tempo's query API, OTLP/HTTP, and OTLP gRPC by path and content type (the server
 /// serves this router over HTTP/1.1 and h2c).
@@ -43,16 +44,22 @@ pub fn otlp_grpc_router(state: GatewayState) -> Router {
     with_outer_layers(grpc_routes(&state), &state).with_state(state)
 }
 
-/// The layers every route gets, outermost first. (`Router::layer` runs after routing, so the
-/// access log sees the matched route template.)
-fn with_outer_layers(routes: Router<GatewayState>, state: &GatewayState) -> Router<GatewayState> {
+/// The layers every route (and the fallback) gets, outermost first. (`Router::layer` runs after
+/// routing, so the access log and the authorisation table see the matched route template.)
+pub(crate) fn with_outer_layers(
+    routes: Router<GatewayState>,
+    state: &GatewayState,
+) -> Router<GatewayState> {
     routes.layer(
         ServiceBuilder::new()
-            // Request id + access log: outermost, so every answer, a panic's included, is
-            // logged with its id and counted.
+            // Request id + access log: outermost, so every answer, a panic's and a refusal's
+            // included, is logged with its id and counted.
             .layer(from_fn_with_state(state.clone(), access_log))
             // Catch panic: inside the log, so a panicking handler becomes a logged 500.
-            .layer(CatchPanicLayer::custom(panic_response)),
+            .layer(CatchPanicLayer::custom(panic_response))
+            // Authentication + authorisation by the route table: from headers only, before any
+            // body byte is read, for HTTP and gRPC alike.
+            .layer(from_fn_with_state(state.clone(), authenticate)),
     )
 }
 
@@ -82,9 +89,7 @@ fn query_routes(state: &GatewayState) -> Router<GatewayState> {
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     state.config.request_timeout,
-                ))
-                // Tenant: from headers only, before anything else is read.
-                .layer(from_fn_with_state(Flavor::Query, extract_tenant)),
+                )),
         )
 }
 
@@ -100,8 +105,6 @@ fn otlp_http_routes(state: &GatewayState) -> Router<GatewayState> {
                     StatusCode::SERVICE_UNAVAILABLE,
                     state.config.request_timeout,
                 ))
-                // Tenant: from headers only, before any body byte is read.
-                .layer(from_fn_with_state(Flavor::OtlpHttp, extract_tenant))
                 // Body limit + decompression: the cap applies to the decompressed size.
                 .layer(from_fn_with_state(state.clone(), limit_and_decompress)),
         )
@@ -109,15 +112,12 @@ fn otlp_http_routes(state: &GatewayState) -> Router<GatewayState> {
 
 /// OTLP gRPC `TraceService/Export`. No whole-request timeout: gRPC deadlines are the client's.
 fn grpc_routes(state: &GatewayState) -> Router<GatewayState> {
+    // Message limit + decompression: inside the service (tonic's decoder, with
+    // `max_decoding_message_size` = `max_request_bytes` on the decompressed size).
     Router::new().route_service(
         EXPORT_PATH,
-        ServiceBuilder::new()
-            // Tenant: from metadata (headers) only, before the message is read.
-            .layer(from_fn_with_state(Flavor::Grpc, extract_tenant))
-            // Message limit + decompression: inside the service (tonic's decoder, with
-            // `max_decoding_message_size` = `max_request_bytes` on the decompressed size).
-            .service(ExportService {
-                state: state.clone(),
-            }),
+        ExportService {
+            state: state.clone(),
+        },
     )
 }

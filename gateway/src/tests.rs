@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use axum::Router;
@@ -16,14 +16,20 @@ use sextant_model::otlp::{
     SpanKind, TracesData, any_value,
 };
 use sextant_model::{
-    Error, ErrorKind, IngestSink, Payload, PayloadFormat, PushOutcome, TenantId, TimeRange,
-    TraceId, TraceLookup, TraceReader,
+    Authenticator, Error, ErrorKind, Identity, IngestSink, KeyIdentity, Limits, Payload,
+    PayloadFormat, PeriodUsage, PushOutcome, TenantDirectory, TenantId, TenantStatus, TimeRange,
+    TraceId, TraceLookup, TraceReader, UsageDelta, UsageMeter,
 };
 use tower::ServiceExt;
 
-use crate::{BuildInfo, GatewayConfig, GatewayMetrics, GatewayState, RetryInfo, RpcStatus};
+use crate::{
+    AuthMode, BuildInfo, GatewayConfig, GatewayMetrics, GatewayPorts, GatewayState, ManualClock,
+    RetryInfo, RpcStatus,
+};
 
+mod auth_tests;
 mod grpc_tests;
+mod limit_tests;
 mod query_tests;
 
 pub(crate) const TRACE_HEX: &str = "0102030405060708090a0b0c0d0e0f10";
@@ -51,10 +57,12 @@ impl IngestSink for FakeSink {
     }
 }
 
-/// Serves fixed traces and records the range it was asked for.
+/// Serves fixed traces (for any tenant, or for one tenant) and records the range it was asked
+/// for.
 #[derive(Default)]
 pub(crate) struct FakeReader {
     traces: HashMap<TraceId, TraceLookup>,
+    tenant_traces: HashMap<(TenantId, TraceId), TraceLookup>,
     error: Option<Error>,
     seen: Mutex<Vec<(TenantId, Option<TimeRange>)>>,
 }
@@ -71,8 +79,87 @@ impl TraceReader for FakeReader {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
-        Ok(self.traces.get(&id).cloned())
+        Ok(self
+            .tenant_traces
+            .get(&(tenant.clone(), id))
+            .or_else(|| self.traces.get(&id))
+            .cloned())
     }
+}
+
+/// Secrets → identities, and tenant statuses.
+#[derive(Default)]
+pub(crate) struct FakeAuth {
+    pub(crate) keys: HashMap<String, Identity>,
+    pub(crate) statuses: HashMap<TenantId, TenantStatus>,
+}
+
+impl Authenticator for FakeAuth {
+    fn authenticate(&self, secret: &str) -> sextant_model::Result<Identity> {
+        self.keys
+            .get(secret)
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "invalid credentials"))
+    }
+
+    fn tenant_status(&self, tenant: &TenantId) -> Option<TenantStatus> {
+        self.statuses.get(tenant).copied()
+    }
+}
+
+/// Limits per tenant, the defaults otherwise; changeable while the app runs.
+#[derive(Default)]
+pub(crate) struct FakeTenants {
+    pub(crate) limits: Mutex<HashMap<TenantId, Arc<Limits>>>,
+}
+
+impl FakeTenants {
+    pub(crate) fn set(&self, tenant: &str, limits: Limits) {
+        self.limits
+            .lock()
+            .unwrap()
+            .insert(tid(tenant), Arc::new(limits));
+    }
+}
+
+impl TenantDirectory for FakeTenants {
+    fn limits(&self, tenant: &TenantId) -> Arc<Limits> {
+        self.limits
+            .lock()
+            .unwrap()
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Records usage deltas and answers preset period usage.
+#[derive(Default)]
+pub(crate) struct FakeUsage {
+    pub(crate) recorded: Mutex<Vec<(TenantId, SystemTime, UsageDelta)>>,
+    pub(crate) usage: Mutex<HashMap<TenantId, PeriodUsage>>,
+}
+
+impl UsageMeter for FakeUsage {
+    fn record(&self, tenant: &TenantId, at: SystemTime, delta: &UsageDelta) {
+        self.recorded
+            .lock()
+            .unwrap()
+            .push((tenant.clone(), at, delta.clone()));
+    }
+
+    fn usage(&self, tenant: &TenantId, _now: SystemTime) -> PeriodUsage {
+        self.usage
+            .lock()
+            .unwrap()
+            .get(tenant)
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) fn tid(s: &str) -> TenantId {
+    TenantId::new(s).unwrap()
 }
 
 pub(crate) fn sample_trace() -> TracesData {
@@ -111,29 +198,62 @@ pub(crate) struct App {
     pub(crate) state: GatewayState,
     pub(crate) sink: Arc<FakeSink>,
     pub(crate) reader: Arc<FakeReader>,
+    pub(crate) tenants: Arc<FakeTenants>,
+    pub(crate) usage: Arc<FakeUsage>,
+    pub(crate) clock: Arc<ManualClock>,
 }
 
+/// 2024-02-15T12:00:00Z: the manual clock's start.
+pub(crate) const START_UNIX: u64 = 1_707_998_400;
+
+/// An app in auth mode `none` (the behaviour before authentication existed).
 pub(crate) fn app_with(config: GatewayConfig, reader: FakeReader) -> App {
+    app_full(AuthMode::None, FakeAuth::default(), config, reader)
+}
+
+pub(crate) fn app_full(
+    mode: AuthMode,
+    auth: FakeAuth,
+    config: GatewayConfig,
+    reader: FakeReader,
+) -> App {
     let sink = Arc::new(FakeSink::default());
     let reader = Arc::new(reader);
-    let state = GatewayState {
+    let tenants = Arc::new(FakeTenants::default());
+    let usage = Arc::new(FakeUsage::default());
+    let clock = Arc::new(ManualClock::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(START_UNIX),
+    ));
+    let ports = GatewayPorts {
         ingest: sink.clone(),
         reader: reader.clone(),
-        config,
-        build: BuildInfo {
-            version: "2.9.0".into(),
-            revision: "abc123".into(),
-            branch: "main".into(),
-            build_date: "2026-01-01".into(),
-            build_user: "ci".into(),
-            go_version: "rustc 1.95".into(),
-        },
-        metrics: Arc::new(GatewayMetrics::unregistered()),
+        authenticator: Arc::new(auth),
+        tenants: tenants.clone(),
+        usage: usage.clone(),
     };
+    let build = BuildInfo {
+        version: "2.9.0".into(),
+        revision: "abc123".into(),
+        branch: "main".into(),
+        build_date: "2026-01-01".into(),
+        build_user: "ci".into(),
+        go_version: "rustc 1.95".into(),
+    };
+    let state = GatewayState::new(
+        ports,
+        mode,
+        config,
+        build,
+        Arc::new(GatewayMetrics::unregistered()),
+    )
+    .with_clock(clock.clone());
     App {
         state,
         sink,
         reader,
+        tenants,
+        usage,
+        clock,
     }
 }
 

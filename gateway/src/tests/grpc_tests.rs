@@ -11,7 +11,7 @@ use sextant_model::{Error, ErrorKind, PushOutcome};
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 
-use super::{App, FakeReader, app, app_with, sample_trace};
+use super::{App, FakeReader, app, app_with, sample_trace, tid};
 use crate::grpc::{EXPORT_PATH, RawCodec};
 use crate::{GatewayConfig, RetryInfo, RpcStatus};
 
@@ -232,4 +232,99 @@ async fn export_on_the_query_port_over_h2c() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
     assert_eq!(app.sink.pushes.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn limits_answer_with_retry_info_only_where_a_retry_can_succeed() {
+    let app = app();
+    app.tenants.set(
+        "aaa",
+        sextant_model::Limits {
+            ingestion_rate_bytes: 1000,
+            ingestion_burst_bytes: 1000,
+            ..Default::default()
+        },
+    );
+    let mut grpc = grpc_app(&app).await;
+    export(&mut grpc, vec![0; 1000], Some("aaa")).await.unwrap();
+    // Rate limited: RESOURCE_EXHAUSTED with the bucket's wait (250 bytes at 1000/s).
+    let status = export(&mut grpc, vec![0; 250], Some("aaa"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    let delay = retry_info(&status).unwrap().retry_delay.unwrap();
+    assert_eq!((delay.seconds, delay.nanos), (0, 250_000_000));
+    // Over the burst: INVALID_ARGUMENT, never retryable.
+    let status = export(&mut grpc, vec![0; 1001], Some("aaa"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(retry_info(&status).is_none());
+    // Quota: RESOURCE_EXHAUSTED without RetryInfo, so the Collector does not retry until reset.
+    app.tenants.set(
+        "aaa",
+        sextant_model::Limits {
+            daily_ingest_bytes: 1,
+            ..Default::default()
+        },
+    );
+    app.usage.usage.lock().unwrap().insert(
+        tid("aaa"),
+        sextant_model::PeriodUsage {
+            day_bytes: 1,
+            month_bytes: 1,
+        },
+    );
+    let status = export(&mut grpc, vec![0; 10], Some("aaa"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(retry_info(&status).is_none());
+    assert_eq!(app.sink.pushes.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn keys_travel_in_metadata() {
+    let mut auth = super::FakeAuth::default();
+    auth.keys.insert(
+        "sxt_k".into(),
+        sextant_model::Identity::Key(sextant_model::KeyIdentity {
+            key_id: "k".into(),
+            tenant: tid("aaa"),
+            status: sextant_model::TenantStatus::Active,
+            write: true,
+            read: false,
+            read_tenants: vec![],
+        }),
+    );
+    let app = super::app_full(
+        crate::AuthMode::Keys,
+        auth,
+        GatewayConfig::default(),
+        FakeReader::default(),
+    );
+    let mut grpc = grpc_app(&app).await;
+    let status = export(&mut grpc, vec![], None).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    grpc.ready().await.unwrap();
+    let mut req = tonic::Request::new(Bytes::new());
+    req.metadata_mut()
+        .insert("authorization", "Bearer sxt_k".parse().unwrap());
+    grpc.unary(req, PathAndQuery::from_static(EXPORT_PATH), RawCodec)
+        .await
+        .unwrap();
+    let mut req = tonic::Request::new(Bytes::new());
+    req.metadata_mut()
+        .insert("authorization", "Bearer sxt_k".parse().unwrap());
+    req.metadata_mut()
+        .insert("x-scope-orgid", "bbb".parse().unwrap());
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<_, Bytes, _>(req, PathAndQuery::from_static(EXPORT_PATH), RawCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    let pushes = app.sink.pushes.lock().unwrap();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].0.as_str(), "aaa");
 }
