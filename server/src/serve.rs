@@ -13,7 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::serve::ListenerExt;
 use prometheus_client::registry::Registry;
-use sextant_gateway::{AuthMode, BuildInfo, GatewayMetrics, GatewayState};
+use sextant_gateway::{AuthMode, BuildInfo, GatewayMetrics, GatewayPorts, GatewayState};
 use sextant_model::{Authenticator, IngestSink, TenantDirectory, TraceReader, UsageMeter};
 use sextant_pipeline::{BlockBackend, Pipeline, PipelineConfig};
 use sextant_store::ObjectStoreMetrics;
@@ -119,17 +119,20 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     health.add_probe(pipeline.clone());
 
     let mut gateway_registry = Registry::default();
-    let state = GatewayState {
+    let ports = GatewayPorts {
         ingest: pipeline.clone() as Arc<dyn IngestSink>,
         reader: pipeline.clone() as Arc<dyn TraceReader>,
-        config: config.gateway.clone(),
-        build: build_info(),
-        metrics: Arc::new(GatewayMetrics::register(&mut gateway_registry)),
-        auth: config.auth.mode,
         authenticator: control.clone() as Arc<dyn Authenticator>,
         tenants: control.clone() as Arc<dyn TenantDirectory>,
         usage: control.clone() as Arc<dyn UsageMeter>,
     };
+    let state = GatewayState::new(
+        ports,
+        config.auth.mode,
+        config.gateway.clone(),
+        build_info(),
+        Arc::new(GatewayMetrics::register(&mut gateway_registry)),
+    );
     health.add_registry(gateway_registry);
 
     let background = tokio::spawn(pipeline.clone().run(shutdown.child_token()));
