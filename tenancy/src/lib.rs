@@ -20,11 +20,15 @@
 //! a constant-time comparison; every mutation bumps [`TenantStore::revision`], so a poller
 //! reloads only on change. Wiring into the gateway, the CLI and `TenantDirectory` come later.
 
+mod admin;
+mod admin_sql;
 mod auth;
 mod clock;
 mod config;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod control;
+mod database;
 mod error;
 mod keys;
 mod migrate;
@@ -34,14 +38,20 @@ mod sqlite;
 mod store;
 mod tenant;
 mod tenant_sql;
+mod usage;
 
-pub use auth::{Principal, authenticate};
+pub use admin::{
+    AdminStore, AdminToken, AdminUser, Bootstrap, MIN_PASSWORD_LEN, MIN_SUPPLIED_TOKEN_LEN,
+};
+pub use auth::{Principal, authenticate, authenticate_admin};
 pub use clock::{Clock, ManualClock, system_clock};
 pub use config::SqliteConfig;
+pub use control::{ControlPlane, ControlPlaneConfig, ControlPlaneStatus};
+pub use database::{Database, DatabaseOptions, bootstrap};
 pub use error::{Error, Result};
 pub use keys::{
-    KEY_LEN, KEY_PREFIX, KeyDigest, ParsedKey, Pepper, generate as generate_key, is_key_id,
-    parse as parse_key,
+    ADMIN_TOKEN_PREFIX, KEY_LEN, KEY_PREFIX, KeyDigest, ParsedKey, Pepper,
+    generate as generate_key, is_key_id, parse as parse_key,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -49,6 +59,7 @@ pub use store::TenantStore;
 pub use tenant::{
     ApiKey, KeyRecord, LimitOverrides, NewKey, Scopes, Snapshot, Tenant, TenantStatus,
 };
+pub use usage::{UsageRow, UsageStore, UtcDay};
 
 use sextant_model::TenantId;
 
