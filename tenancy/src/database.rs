@@ -12,6 +12,7 @@ use crate::admin::{AdminStore, AdminToken, AdminUser, Bootstrap};
 use crate::config::SqliteConfig;
 use crate::error::{Error, Result};
 use crate::keys::Pepper;
+use crate::migrate::OnOpen;
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::store::TenantStore;
@@ -89,10 +90,22 @@ impl Database {
     /// Opens the database `url` names: `sqlite://relative/path.db`,
     /// `sqlite:///absolute/path.db`, `sqlite::memory:` (tests), `postgres://…` or
     /// `postgresql://…`.
+    /// With `options.migrate` the schema is brought up to date; without, a schema that is not
+    /// exactly this binary's is refused.
     pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database> {
+        Self::open(url, options, OnOpen::from_flag(options.migrate)).await
+    }
+
+    /// Opens `url` without migrating or checking the schema, for `sextant migrate`, which calls
+    /// [`Database::migrate`] next; nothing else should use such a handle.
+    pub async fn connect_unmigrated(url: &str, options: &DatabaseOptions) -> Result<Database> {
+        Self::open(url, options, OnOpen::Nothing).await
+    }
+
+    async fn open(url: &str, options: &DatabaseOptions, on_open: OnOpen) -> Result<Database> {
         match target(url)? {
             Target::SqliteMemory => {
-                if !options.migrate {
+                if on_open == OnOpen::Check {
                     return Err(Error::Url(
                         "an in-memory database starts empty: it must be migrated".into(),
                     ));
@@ -100,18 +113,18 @@ impl Database {
                 Ok(Database::Sqlite(SqliteStore::open_in_memory().await?))
             }
             Target::SqliteFile(path) => Ok(Database::Sqlite(
-                SqliteStore::open_file(&path, &options.sqlite, options.migrate).await?,
+                SqliteStore::open_file_with(&path, &options.sqlite, on_open).await?,
             )),
             Target::Postgres => {
                 let pg = PgConnectOptions::from_str(url).map_err(|e| {
                     Error::Url(format!("invalid postgres URL: {}", redact(&e.to_string())))
                 })?;
                 Ok(Database::Postgres(
-                    PostgresStore::connect_with(
+                    PostgresStore::connect_mode(
                         pg,
                         options.max_connections,
                         options.acquire_timeout,
-                        options.migrate,
+                        on_open,
                     )
                     .await?,
                 ))

@@ -38,6 +38,8 @@ mod sqlite;
 mod store;
 mod tenant;
 mod tenant_sql;
+#[cfg(test)]
+mod testing;
 mod usage;
 
 pub use admin::{

@@ -4,6 +4,23 @@
 
 use crate::error::{Error, Result};
 
+/// What opening a database does about its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnOpen {
+    /// Apply the missing migrations.
+    Migrate,
+    /// Refuse a schema that is not exactly this binary's.
+    Check,
+    /// Nothing: the caller migrates next (`sextant migrate`).
+    Nothing,
+}
+
+impl OnOpen {
+    pub(crate) fn from_flag(migrate: bool) -> Self {
+        if migrate { Self::Migrate } else { Self::Check }
+    }
+}
+
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Migration {

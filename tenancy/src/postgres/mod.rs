@@ -13,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::clock::{Clock, system_clock};
 use crate::error::{Error, Result};
-use crate::migrate::{self, Migration};
+use crate::migrate::{self, Migration, OnOpen};
 use crate::rows::{BlockRow, BlockTuple, clamp_to_db, expiry_millis, unix_millis};
 
 /// Serialises migrations of one database across processes.
@@ -22,7 +22,7 @@ const MIGRATION_LOCK: i64 = 0x5345_5854_414e_5401;
 /// The control-plane database on Postgres.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     clock: Clock,
 }
 
@@ -49,6 +49,21 @@ impl PostgresStore {
         acquire_timeout: Duration,
         migrate: bool,
     ) -> Result<Self> {
+        Self::connect_mode(
+            options,
+            max_connections,
+            acquire_timeout,
+            OnOpen::from_flag(migrate),
+        )
+        .await
+    }
+
+    pub(crate) async fn connect_mode(
+        options: PgConnectOptions,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        on_open: OnOpen,
+    ) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)
@@ -62,10 +77,14 @@ impl PostgresStore {
             pool,
             clock: system_clock(),
         };
-        if migrate {
-            store.migrate().await?;
-        } else {
-            migrate::check_current(&applied(&store.pool).await?, migrate::POSTGRES)?;
+        match on_open {
+            OnOpen::Migrate => {
+                store.migrate().await?;
+            }
+            OnOpen::Check => {
+                migrate::check_current(&applied(&store.pool).await?, migrate::POSTGRES)?;
+            }
+            OnOpen::Nothing => {}
         }
         Ok(store)
     }

@@ -16,13 +16,13 @@ use sqlx::sqlite::{
 use crate::clock::{Clock, system_clock};
 use crate::config::SqliteConfig;
 use crate::error::{Error, Result};
-use crate::migrate::{self, Migration};
+use crate::migrate::{self, Migration, OnOpen};
 
 /// The control-plane database on SQLite: implements [`sextant_model::BlockCatalog`] and
 /// [`sextant_model::Lease`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     clock: Clock,
 }
 
@@ -49,6 +49,14 @@ impl SqliteStore {
     /// Opens the database file at `path`; with `migrate` false, a schema that is not exactly
     /// this binary's is refused instead of migrated.
     pub async fn open_file(path: &Path, config: &SqliteConfig, migrate: bool) -> Result<Self> {
+        Self::open_file_with(path, config, OnOpen::from_flag(migrate)).await
+    }
+
+    pub(crate) async fn open_file_with(
+        path: &Path,
+        config: &SqliteConfig,
+        on_open: OnOpen,
+    ) -> Result<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -65,7 +73,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 source,
             })?;
-        Self::start(pool, migrate).await
+        Self::start(pool, on_open).await
     }
 
     /// A private database in memory, gone when the store is dropped; for tests.
@@ -85,18 +93,22 @@ impl SqliteStore {
                 path: PathBuf::from(":memory:"),
                 source,
             })?;
-        Self::start(pool, true).await
+        Self::start(pool, OnOpen::Migrate).await
     }
 
-    async fn start(pool: SqlitePool, migrate: bool) -> Result<Self> {
+    async fn start(pool: SqlitePool, on_open: OnOpen) -> Result<Self> {
         let store = Self {
             pool,
             clock: system_clock(),
         };
-        if migrate {
-            store.migrate().await?;
-        } else {
-            migrate::check_current(&applied(&store.pool).await?, migrate::SQLITE)?;
+        match on_open {
+            OnOpen::Migrate => {
+                store.migrate().await?;
+            }
+            OnOpen::Check => {
+                migrate::check_current(&applied(&store.pool).await?, migrate::SQLITE)?;
+            }
+            OnOpen::Nothing => {}
         }
         Ok(store)
     }
