@@ -210,7 +210,11 @@ impl ControlPlane {
         let mut status = lock(&self.status);
         status.checks += 1;
         match &result {
-            Ok(_) => status.db_error = None,
+            Ok(revision) => {
+                if status.db_error.take().is_some() {
+                    tracing::info!(revision, "control-plane database reachable again");
+                }
+            }
             Err(e) => {
                 if status.db_error.is_none() {
                     tracing::warn!(error = %e, "control-plane database unreachable; serving the last snapshot");
