@@ -41,6 +41,15 @@ pub enum Error {
          upgrade sextant or point it at another database"
     )]
     SchemaTooNew { found: i64, supported: i64 },
+    /// The database lacks migrations this binary needs and was opened without migrating.
+    #[error(
+        "database schema version {found} is older than this binary's ({expected}); \
+         run `sextant migrate` first"
+    )]
+    SchemaBehind { found: i64, expected: i64 },
+    /// A database URL this binary cannot open.
+    #[error("{0}")]
+    Url(String),
     /// An applied migration's text differs from the one embedded in this binary.
     #[error("migration {version} differs from the one applied to this database")]
     MigrationChanged { version: i64 },
@@ -65,7 +74,9 @@ impl Error {
             Error::Invalid(_) => ErrorKind::BadRequest,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Unauthenticated => ErrorKind::Unauthenticated,
+            Error::Url(_) => ErrorKind::BadRequest,
             Error::SchemaTooNew { .. }
+            | Error::SchemaBehind { .. }
             | Error::MigrationChanged { .. }
             | Error::Corrupt(_)
             | Error::Random(_) => ErrorKind::Internal,

@@ -4,6 +4,10 @@
 //! bits, public, the lookup key), `secret` 32 base62 characters (about 190 bits from the OS
 //! random source) and `check` 6 base62 characters of the CRC32 of everything before it, so a
 //! mistyped key is refused before any lookup. Only `HMAC-SHA-256(pepper, secret)` is stored.
+//!
+//! Admin tokens have the same shape with the prefix `sxa_` ([`ADMIN_TOKEN_PREFIX`]); their
+//! stored digest is the HMAC of the whole token string, so an operator-supplied token of any
+//! shape is handled the same way.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -13,6 +17,8 @@ use crate::error::{Error, Result};
 
 /// What every key starts with.
 pub const KEY_PREFIX: &str = "sxt_";
+/// What every generated admin token starts with.
+pub const ADMIN_TOKEN_PREFIX: &str = "sxa_";
 /// Characters of a key ID.
 pub(crate) const KEY_ID_LEN: usize = 12;
 /// Characters of a key's secret.
@@ -112,20 +118,37 @@ impl std::fmt::Debug for ParsedKey {
 
 /// A new key: its ID and the whole key string (to be shown once).
 pub fn generate() -> Result<(String, String)> {
-    let key_id = random_chars(BASE32, KEY_ID_LEN)?;
+    generate_with(KEY_PREFIX)
+}
+
+/// A new credential of the key shape with `prefix` (4 ASCII characters such as `sxa_`): its ID
+/// and the whole string.
+pub(crate) fn generate_with(prefix: &str) -> Result<(String, String)> {
+    debug_assert_eq!(prefix.len(), KEY_PREFIX.len());
+    let key_id = new_id()?;
     let secret = random_chars(BASE62, SECRET_LEN)?;
-    let body = format!("{KEY_PREFIX}{key_id}_{secret}");
+    let body = format!("{prefix}{key_id}_{secret}");
     let check = checksum(&body);
     Ok((key_id, format!("{body}{check}")))
 }
 
+/// A fresh random ID of the key-ID shape.
+pub(crate) fn new_id() -> Result<String> {
+    random_chars(BASE32, KEY_ID_LEN)
+}
+
 /// Splits a presented key, refusing a wrong prefix, length, alphabet or checksum.
 pub fn parse(key: &str) -> Result<ParsedKey> {
+    parse_with(KEY_PREFIX, key)
+}
+
+/// [`parse`] for credentials of the key shape with another `prefix`.
+pub(crate) fn parse_with(prefix: &str, key: &str) -> Result<ParsedKey> {
     let malformed = || Error::Unauthenticated;
     if key.len() != KEY_LEN || !key.is_ascii() {
         return Err(malformed());
     }
-    let rest = key.strip_prefix(KEY_PREFIX).ok_or_else(malformed)?;
+    let rest = key.strip_prefix(prefix).ok_or_else(malformed)?;
     let (key_id, rest) = rest.split_at(KEY_ID_LEN);
     let rest = rest.strip_prefix('_').ok_or_else(malformed)?;
     let (secret, check) = rest.split_at(SECRET_LEN);
@@ -249,6 +272,17 @@ mod tests {
         let (_, key) = generate().unwrap();
         let parsed = parse(&key).unwrap();
         assert!(!format!("{parsed:?}").contains(&parsed.secret));
+    }
+
+    #[test]
+    fn admin_tokens_have_their_own_prefix() {
+        let (id, token) = generate_with(ADMIN_TOKEN_PREFIX).unwrap();
+        assert!(token.starts_with("sxa_"));
+        assert_eq!(token.len(), KEY_LEN);
+        assert_eq!(parse_with(ADMIN_TOKEN_PREFIX, &token).unwrap().key_id, id);
+        assert!(parse(&token).is_err(), "an admin token is not an API key");
+        let (_, key) = generate().unwrap();
+        assert!(parse_with(ADMIN_TOKEN_PREFIX, &key).is_err());
     }
 
     #[test]

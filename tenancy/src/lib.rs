@@ -1,30 +1,50 @@
-//! The control-plane database: tenants, API keys, users, limits, quotas, usage, audit, the block
-//! catalog and leases, on Postgres and on SQLite (the embedded default). The only crate that
-//! speaks SQL; it implements the model's `TenantDirectory`, `BlockCatalog` and `Lease` ports.
+//! The control-plane database: tenants, API keys, admin users and tokens, limits, quotas,
+//! usage, the block catalog and leases, on Postgres and on SQLite (the embedded default). The
+//! only crate that speaks SQL; it implements the model's `TenantDirectory`, `Authenticator`,
+//! `UsageMeter`, `BlockCatalog` and `Lease` ports. It must not reach for object storage, the
+//! pipeline or the edge.
 //!
-//! Today it holds the block catalog and leases on SQLite ([`SqliteStore`]): one database file in
-//! WAL mode, schema from numbered migrations embedded from `migrations/sqlite/` and applied in
-//! one transaction on open (a database from a newer binary is refused). Statements are
-//! runtime-checked (`sqlx::query`, no compile-time macros), so the workspace builds without a
-//! database. Every implementation of the ports runs the same conformance suite
-//! (`conformance`, public behind the `conformance` feature). The Postgres schema is in
-//! `migrations/postgres/`, and [`PostgresStore`] implements the same ports (its tests need a
-//! server at `SEXTANT_TEST_POSTGRES_URL`, which `./scripts/test.sh` starts and sets; unset, they
-//! fail).
+//! Opening: [`Database::connect`] takes `sqlite://relative.db`, `sqlite:///absolute.db`,
+//! `sqlite::memory:` or `postgres://…`/`postgresql://…` and yields a [`Database`] over a
+//! [`SqliteStore`] (one file in WAL mode with a busy timeout, so a CLI process can write while
+//! `serve` runs) or a [`PostgresStore`]. The schema comes from numbered migrations embedded
+//! from `migrations/{sqlite,postgres}/`: with [`DatabaseOptions::migrate`] they are applied on
+//! connect (on Postgres under an advisory lock, so processes starting together apply each
+//! once); without, a schema behind this binary is refused ("run `sextant migrate`", which uses
+//! [`Database::connect_unmigrated`] then [`Database::migrate`]). A database from a newer binary
+//! is always refused. Statements are runtime-checked (`sqlx::query`, no compile-time macros),
+//! so the workspace builds without a database.
 //!
-//! Tenants, their limit overrides ([`LimitOverrides::apply`] merges field by field over the
-//! configured [`sextant_model::Limits`]) and API keys live behind [`TenantStore`], implemented
-//! by both stores. A key reads `sxt_<12 base32 id>_<32 base62 secret><6 base62 CRC32>`; only
-//! `HMAC-SHA-256(pepper, secret)` is stored. [`TenantStore::snapshot`] reads every tenant and
-//! key in one transaction, and [`authenticate`] checks a presented key against it in memory with
-//! a constant-time comparison; every mutation bumps [`TenantStore::revision`], so a poller
-//! reloads only on change. Wiring into the gateway, the CLI and `TenantDirectory` come later.
+//! Stores: [`TenantStore`] (tenants, their [`LimitOverrides`] merged field by field over the
+//! configured [`sextant_model::Limits`], API keys `sxt_<12 base32 id>_<32 base62 secret><6
+//! base62 CRC32>` of which only `HMAC-SHA-256(pepper, secret)` is kept), [`AdminStore`] (admin
+//! users with Argon2id PHC passwords at OWASP's parameters, rehashed on sign-in when weaker;
+//! admin tokens `sxa_…` or operator-supplied, kept as the HMAC of the whole string) and
+//! [`UsageStore`] (accepted bytes and spans, and discards by reason, per tenant and
+//! [`UtcDay`]). Every mutation of what a [`Snapshot`] holds (tenants, keys, admin tokens) bumps
+//! [`TenantStore::revision`] in its transaction; on Postgres a trigger then NOTIFYs
+//! `sextant_tenancy`. [`bootstrap`] turns an empty database into a usable one on a first start
+//! (tenant `single-tenant`, a read+write key, an admin token), exactly once under races. Every
+//! engine runs one conformance suite (`conformance`, public behind the `conformance` feature);
+//! the Postgres tests need a server at `SEXTANT_TEST_POSTGRES_URL` (`./scripts/test.sh` starts
+//! one and sets it; unset, they fail).
+//!
+//! Run time: [`ControlPlane`] serves authentication ([`authenticate`] for keys,
+//! [`authenticate_admin`] for admin tokens), effective limits and quota reads from an in-memory
+//! snapshot, with no database on the request path. It polls the revision (and LISTENs on
+//! Postgres) to reload, keeps serving the last snapshot when the database is unreachable (fail
+//! static, reported by [`ControlPlane::status`]), meters usage in memory and writes it and key
+//! last-use times back in batches; [`ControlPlane::close`] stops it and flushes.
 
+mod admin;
+mod admin_sql;
 mod auth;
 mod clock;
 mod config;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod control;
+mod database;
 mod error;
 mod keys;
 mod migrate;
@@ -34,14 +54,22 @@ mod sqlite;
 mod store;
 mod tenant;
 mod tenant_sql;
+#[cfg(test)]
+mod testing;
+mod usage;
 
-pub use auth::{Principal, authenticate};
+pub use admin::{
+    AdminStore, AdminToken, AdminUser, Bootstrap, MIN_PASSWORD_LEN, MIN_SUPPLIED_TOKEN_LEN,
+};
+pub use auth::{Principal, authenticate, authenticate_admin};
 pub use clock::{Clock, ManualClock, system_clock};
 pub use config::SqliteConfig;
+pub use control::{ControlPlane, ControlPlaneConfig, ControlPlaneStatus};
+pub use database::{Database, DatabaseOptions, bootstrap};
 pub use error::{Error, Result};
 pub use keys::{
-    KEY_LEN, KEY_PREFIX, KeyDigest, ParsedKey, Pepper, generate as generate_key, is_key_id,
-    parse as parse_key,
+    ADMIN_TOKEN_PREFIX, KEY_LEN, KEY_PREFIX, KeyDigest, ParsedKey, Pepper,
+    generate as generate_key, is_key_id, parse as parse_key,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -49,6 +77,7 @@ pub use store::TenantStore;
 pub use tenant::{
     ApiKey, KeyRecord, LimitOverrides, NewKey, Scopes, Snapshot, Tenant, TenantStatus,
 };
+pub use usage::{UsageRow, UsageStore, UtcDay};
 
 use sextant_model::TenantId;
 

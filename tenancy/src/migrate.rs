@@ -1,5 +1,25 @@
 //! Numbered migrations embedded in the binary, applied in one transaction with a version table.
-//! A database migrated by a newer binary is refused rather than used half-understood.
+//! A database migrated by a newer binary is refused rather than used half-understood, and so
+//! is, when opened without migrating, one that lacks migrations this binary needs.
+
+use crate::error::{Error, Result};
+
+/// What opening a database does about its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnOpen {
+    /// Apply the missing migrations.
+    Migrate,
+    /// Refuse a schema that is not exactly this binary's.
+    Check,
+    /// Nothing: the caller migrates next (`sextant migrate`).
+    Nothing,
+}
+
+impl OnOpen {
+    pub(crate) fn from_flag(migrate: bool) -> Self {
+        if migrate { Self::Migrate } else { Self::Check }
+    }
+}
 
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +40,54 @@ impl Migration {
         // Stored as a signed 64-bit integer; the bit pattern is what matters.
         i64::from_ne_bytes(hash.to_ne_bytes())
     }
+
+    /// How `migrate` reports it: `0003 admin users, tokens and usage`.
+    pub(crate) fn name(&self) -> String {
+        format!("{:04} {}", self.version, self.description)
+    }
+}
+
+/// The migrations of `migrations` missing from `applied` (version, checksum pairs as
+/// recorded), refusing a database from a newer binary or with an edited migration.
+pub(crate) fn pending<'a>(
+    applied: &[(i64, i64)],
+    migrations: &'a [Migration],
+) -> Result<Vec<&'a Migration>> {
+    let latest = migrations.last().map_or(0, |m| m.version);
+    if let Some(&(found, _)) = applied.iter().max_by_key(|(v, _)| *v)
+        && found > latest
+    {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: latest,
+        });
+    }
+    let mut missing = Vec::new();
+    for migration in migrations {
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            Some(&(_, checksum)) if checksum == migration.checksum() => {}
+            Some(_) => {
+                return Err(Error::MigrationChanged {
+                    version: migration.version,
+                });
+            }
+            None => missing.push(migration),
+        }
+    }
+    Ok(missing)
+}
+
+/// Refuses a database that [`pending`] would change: opened without migrating, the schema must
+/// be exactly this binary's.
+pub(crate) fn check_current(applied: &[(i64, i64)], migrations: &[Migration]) -> Result<()> {
+    let missing = pending(applied, migrations)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::SchemaBehind {
+        found: applied.iter().map(|(v, _)| *v).max().unwrap_or(0),
+        expected: migrations.last().map_or(0, |m| m.version),
+    })
 }
 
 /// The SQLite migrations, in order.
@@ -34,6 +102,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "tenants and api keys",
         sql: include_str!("../../migrations/sqlite/0002_tenants_keys.sql"),
     },
+    Migration {
+        version: 3,
+        description: "admin users, tokens and usage",
+        sql: include_str!("../../migrations/sqlite/0003_admin_usage.sql"),
+    },
 ];
 
 /// The Postgres migrations, in order.
@@ -47,6 +120,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         description: "tenants and api keys",
         sql: include_str!("../../migrations/postgres/0002_tenants_keys.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "admin users, tokens and usage",
+        sql: include_str!("../../migrations/postgres/0003_admin_usage.sql"),
     },
 ];
 
@@ -70,6 +148,35 @@ mod tests {
             }
         }
         assert_eq!(SQLITE.len(), POSTGRES.len());
+    }
+
+    #[test]
+    fn pending_and_check_current() {
+        let all: Vec<(i64, i64)> = SQLITE.iter().map(|m| (m.version, m.checksum())).collect();
+        assert!(pending(&all, SQLITE).unwrap().is_empty());
+        check_current(&all, SQLITE).unwrap();
+        let behind = &all[..1];
+        let missing: Vec<i64> = pending(behind, SQLITE)
+            .unwrap()
+            .iter()
+            .map(|m| m.version)
+            .collect();
+        assert_eq!(missing, (2..=SQLITE.len() as i64).collect::<Vec<_>>());
+        let err = check_current(behind, SQLITE).unwrap_err();
+        assert!(err.to_string().contains("run `sextant migrate`"), "{err}");
+        assert!(check_current(&[], SQLITE).is_err());
+        let mut newer = all.clone();
+        newer.push((99, 0));
+        assert!(matches!(
+            pending(&newer, SQLITE),
+            Err(Error::SchemaTooNew { found: 99, .. })
+        ));
+        let mut edited = all.clone();
+        edited[0].1 += 1;
+        assert!(matches!(
+            check_current(&edited, SQLITE),
+            Err(Error::MigrationChanged { version: 1 })
+        ));
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub(crate) fn clamp_to_db(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn from_db(field: &'static str, value: i64) -> Result<u64> {
+pub(crate) fn from_db(field: &'static str, value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::Corrupt(format!("{field} is negative ({value})")))
 }
 

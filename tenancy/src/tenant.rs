@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use sextant_model::{Limits, TenantId};
 
+use crate::admin::AdminToken;
 use crate::error::{Error, Result};
 use crate::keys::KeyDigest;
 
@@ -213,6 +214,9 @@ pub struct Snapshot {
     pub tenants: HashMap<TenantId, Tenant>,
     /// By key ID.
     pub keys: HashMap<String, KeyRecord>,
+    /// Admin tokens by the HMAC digest of the whole token string (a lookup by a keyed digest
+    /// leaks nothing about the tokens).
+    pub admin_tokens: HashMap<[u8; 32], AdminToken>,
 }
 
 impl Snapshot {

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sextant_model::TenantId;
 
+use crate::admin::AdminToken;
 use crate::error::{Error, Result};
 use crate::keys::KeyDigest;
 use crate::tenant::{ApiKey, KeyRecord, LimitOverrides, Scopes, Tenant};
@@ -26,6 +27,26 @@ pub(crate) type KeyTuple = (
     Option<i64>,
     String,
 );
+
+/// An `admin_tokens` row in [`SELECT_ADMIN_TOKENS`] order.
+pub(crate) type AdminTokenTuple = (String, String, Vec<u8>, i64, Option<i64>, Option<i64>);
+
+pub(crate) const SELECT_ADMIN_TOKENS: &str = "SELECT token_id, name, digest, created_at, \
+    expires_at, revoked_at FROM admin_tokens";
+
+pub(crate) fn admin_token_from_row(t: AdminTokenTuple) -> Result<(KeyDigest, AdminToken)> {
+    let digest = KeyDigest::from_slice(&t.2)?;
+    Ok((
+        digest,
+        AdminToken {
+            token_id: t.0,
+            name: t.1,
+            created_at: from_millis(t.3),
+            expires_at: t.4.map(from_millis),
+            revoked_at: t.5.map(from_millis),
+        },
+    ))
+}
 
 pub(crate) const SELECT_TENANTS: &str =
     "SELECT id, display_name, status, limits, created_at, updated_at FROM tenants";
@@ -122,8 +143,9 @@ macro_rules! tenant_store {
             ApiKey, KeyRecord, LimitOverrides, NewKey, Snapshot, Tenant, TenantStatus,
         };
         use crate::tenant_sql::{
-            BUMP, INSERT_KEY, INSERT_TENANT, KeyTuple, REVISION, SELECT_KEYS, SELECT_TENANTS,
-            TenantTuple, key_from_row, read_tenants_json, tenant_from_row,
+            AdminTokenTuple, BUMP, INSERT_KEY, INSERT_TENANT, KeyTuple, REVISION,
+            SELECT_ADMIN_TOKENS, SELECT_KEYS, SELECT_TENANTS, TenantTuple, admin_token_from_row,
+            key_from_row, read_tenants_json, tenant_from_row,
         };
 
         async fn bump(conn: &mut $conn) -> Result<()> {
@@ -375,6 +397,11 @@ macro_rules! tenant_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(Error::db("snapshot keys"))?;
+                let admin_tokens: Vec<AdminTokenTuple> =
+                    sqlx::query_as($sql(SELECT_ADMIN_TOKENS))
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(Error::db("snapshot admin tokens"))?;
                 tx.commit().await.map_err(Error::db("end snapshot"))?;
                 let mut snapshot = Snapshot {
                     revision,
@@ -387,6 +414,10 @@ macro_rules! tenant_store {
                 for row in keys {
                     let record = key_from_row(row)?;
                     snapshot.keys.insert(record.key.key_id.clone(), record);
+                }
+                for row in admin_tokens {
+                    let (digest, token) = admin_token_from_row(row)?;
+                    snapshot.admin_tokens.insert(digest.0, token);
                 }
                 Ok(snapshot)
             }

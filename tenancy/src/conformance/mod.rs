@@ -1,5 +1,6 @@
-//! The conformance suite of the [`BlockCatalog`] and [`Lease`] ports and of [`TenantStore`]: every implementation
-//! (SQLite now, Postgres later) runs these same functions against a fresh store each.
+//! The conformance suite of the [`BlockCatalog`] and [`Lease`] ports and of [`TenantStore`],
+//! [`AdminStore`] and [`UsageStore`]: every implementation (SQLite in memory and on file,
+//! Postgres) runs these same functions against a fresh store each.
 //!
 //! Use: build a [`Harness`] over a new, empty store whose lease clock is the harness's
 //! [`ManualClock`], then call each `pub async fn` (see [`CASES`] for the list).
@@ -9,10 +10,15 @@ use std::time::Duration;
 
 use sextant_model::{BlockCatalog, BlockMeta, BlockState, ErrorKind, Lease, TenantId, TimeRange};
 
+use crate::admin::AdminStore;
 use crate::clock::ManualClock;
+use crate::database::Database;
 use crate::store::TenantStore;
+use crate::usage::UsageStore;
 
+mod admin;
 mod tenants;
+pub use admin::*;
 pub use tenants::*;
 
 /// A fresh store under test, seen through the ports.
@@ -21,6 +27,10 @@ pub struct Harness {
     pub catalog: Arc<dyn BlockCatalog>,
     pub lease: Arc<dyn Lease>,
     pub tenants: Arc<dyn TenantStore>,
+    pub admin: Arc<dyn AdminStore>,
+    pub usage: Arc<dyn UsageStore>,
+    /// The same store as a [`Database`], for [`crate::bootstrap`].
+    pub db: Arc<Database>,
     /// The clock the store's leases are measured against.
     pub clock: ManualClock,
 }
@@ -58,7 +68,33 @@ pub const CASES: &[&str] = &[
     "touch_key_records_last_use",
     "snapshot_revision_bumps_on_every_mutation",
     "snapshot_is_consistent_under_writes",
+    "admin_user_passwords",
+    "admin_tokens_authenticate_until_revoked",
+    "admin_token_expires",
+    "supplied_admin_token_is_recorded_once",
+    "is_empty_until_anything_exists",
+    "bootstrap_runs_once",
+    "bootstrap_with_supplied_token",
+    "usage_adds_up",
+    "usage_period_totals",
+    "usage_write_is_all_or_nothing",
 ];
+
+impl Harness {
+    /// A harness over `db`, whose clock must be `clock`'s.
+    pub fn new(db: Database, clock: ManualClock) -> Self {
+        let db = Arc::new(db);
+        Self {
+            catalog: Arc::clone(&db) as Arc<dyn BlockCatalog>,
+            lease: Arc::clone(&db) as Arc<dyn Lease>,
+            tenants: Arc::clone(&db) as Arc<dyn TenantStore>,
+            admin: Arc::clone(&db) as Arc<dyn AdminStore>,
+            usage: Arc::clone(&db) as Arc<dyn UsageStore>,
+            db,
+            clock,
+        }
+    }
+}
 
 /// A tenant for tests.
 pub fn tenant(name: &str) -> TenantId {

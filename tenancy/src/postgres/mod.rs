@@ -2,6 +2,7 @@
 //! the same conformance suite. Swaps rely on row locks: a concurrent swap of the same inputs
 //! waits, then finds them retired and fails with a conflict.
 
+mod admin;
 mod tenants;
 
 use std::time::Duration;
@@ -12,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::clock::{Clock, system_clock};
 use crate::error::{Error, Result};
-use crate::migrate::{self, Migration};
+use crate::migrate::{self, Migration, OnOpen};
 use crate::rows::{BlockRow, BlockTuple, clamp_to_db, expiry_millis, unix_millis};
 
 /// Serialises migrations of one database across processes.
@@ -21,7 +22,7 @@ const MIGRATION_LOCK: i64 = 0x5345_5854_414e_5401;
 /// The control-plane database on Postgres.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     clock: Clock,
 }
 
@@ -36,20 +37,67 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects with `options` and brings the schema up to date.
     pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
+        Self::connect_with(options, max_connections, Duration::from_secs(10), true).await
+    }
+
+    /// Connects with `options`, waiting at most `acquire_timeout` for a connection; with
+    /// `migrate` false, a schema that is not exactly this
+    /// binary's is refused instead of migrated.
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        migrate: bool,
+    ) -> Result<Self> {
+        Self::connect_mode(
+            options,
+            max_connections,
+            acquire_timeout,
+            OnOpen::from_flag(migrate),
+        )
+        .await
+    }
+
+    pub(crate) async fn connect_mode(
+        options: PgConnectOptions,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        on_open: OnOpen,
+    ) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await
             .map_err(|source| Error::Open {
                 path: "postgres".into(),
                 source,
             })?;
-        apply_migrations(&pool, migrate::POSTGRES).await?;
-        Ok(Self {
+        let store = Self {
             pool,
             clock: system_clock(),
-        })
+        };
+        match on_open {
+            OnOpen::Migrate => {
+                store.migrate().await?;
+            }
+            OnOpen::Check => {
+                migrate::check_current(&applied(&store.pool).await?, migrate::POSTGRES)?;
+            }
+            OnOpen::Nothing => {}
+        }
+        Ok(store)
+    }
+
+    /// Applies the migrations this database lacks, in one transaction under a Postgres
+    /// advisory lock, so processes starting together apply each migration once; returns the
+    /// names of those this call applied.
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        apply_migrations(&self.pool, migrate::POSTGRES).await
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Replaces the clock lease expiry is measured against.
@@ -64,8 +112,22 @@ impl PostgresStore {
     }
 }
 
-async fn apply_migrations(pool: &PgPool, migrations: &[Migration]) -> Result<()> {
-    let latest = migrations.last().map_or(0, |m| m.version);
+/// The recorded migrations (version, checksum); none when the version table is missing.
+async fn applied(pool: &PgPool) -> Result<Vec<(i64, i64)>> {
+    let (exists,): (bool,) = sqlx::query_as("SELECT to_regclass('sextant_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(Error::db("read migrations"))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as("SELECT version, checksum FROM sextant_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map_err(Error::db("read migrations"))
+}
+
+async fn apply_migrations(pool: &PgPool, migrations: &[Migration]) -> Result<Vec<String>> {
     let mut tx = pool.begin().await.map_err(Error::db("begin migration"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
@@ -81,24 +143,8 @@ async fn apply_migrations(pool: &PgPool, migrations: &[Migration]) -> Result<()>
             .fetch_all(&mut *tx)
             .await
             .map_err(Error::db("read migrations"))?;
-    if let Some(&(found, _)) = applied.last()
-        && found > latest
-    {
-        return Err(Error::SchemaTooNew {
-            found,
-            supported: latest,
-        });
-    }
-    for migration in migrations {
-        match applied.iter().find(|(v, _)| *v == migration.version) {
-            Some(&(_, checksum)) if checksum == migration.checksum() => continue,
-            Some(_) => {
-                return Err(Error::MigrationChanged {
-                    version: migration.version,
-                });
-            }
-            None => {}
-        }
+    let mut names = Vec::new();
+    for migration in migrate::pending(&applied, migrations)? {
         sqlx::raw_sql(migration.sql)
             .execute(&mut *tx)
             .await
@@ -112,9 +158,15 @@ async fn apply_migrations(pool: &PgPool, migrations: &[Migration]) -> Result<()>
         .execute(&mut *tx)
         .await
         .map_err(Error::db("record migration"))?;
-        tracing::info!(version = migration.version, "applied migration");
+        tracing::info!(
+            version = migration.version,
+            description = migration.description,
+            "applied migration"
+        );
+        names.push(migration.name());
     }
-    tx.commit().await.map_err(Error::db("commit migration"))
+    tx.commit().await.map_err(Error::db("commit migration"))?;
+    Ok(names)
 }
 
 const SELECT_ONE: &str = "SELECT tenant, block_id, start_ns, end_ns, size_bytes, span_count, \

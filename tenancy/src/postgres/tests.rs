@@ -4,10 +4,8 @@
 //! (`postgres://postgres:<password>@127.0.0.1:<port>/postgres`); without it every test fails.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sextant_model::{BlockCatalog, Lease};
 use sqlx::postgres::PgConnectOptions;
 
 use super::*;
@@ -52,13 +50,7 @@ async fn harness() -> Harness {
         .await
         .expect("open postgres store")
         .with_clock(clock.clock());
-    let store = Arc::new(store);
-    Harness {
-        catalog: Arc::clone(&store) as Arc<dyn BlockCatalog>,
-        lease: Arc::clone(&store) as Arc<dyn Lease>,
-        tenants: store as Arc<dyn crate::TenantStore>,
-        clock,
-    }
+    Harness::new(crate::Database::Postgres(store), clock)
 }
 
 macro_rules! conformance {
@@ -101,4 +93,14 @@ conformance!(
     touch_key_records_last_use,
     snapshot_revision_bumps_on_every_mutation,
     snapshot_is_consistent_under_writes,
+    admin_user_passwords,
+    admin_tokens_authenticate_until_revoked,
+    admin_token_expires,
+    supplied_admin_token_is_recorded_once,
+    is_empty_until_anything_exists,
+    bootstrap_runs_once,
+    bootstrap_with_supplied_token,
+    usage_adds_up,
+    usage_period_totals,
+    usage_write_is_all_or_nothing,
 );

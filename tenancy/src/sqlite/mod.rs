@@ -1,6 +1,7 @@
 //! The embedded SQLite store: one database file in WAL mode with `synchronous=FULL`, so a
 //! registration that returned is on disk.
 
+mod admin;
 mod catalog;
 mod lease;
 mod tenants;
@@ -15,13 +16,13 @@ use sqlx::sqlite::{
 use crate::clock::{Clock, system_clock};
 use crate::config::SqliteConfig;
 use crate::error::{Error, Result};
-use crate::migrate::{self, Migration};
+use crate::migrate::{self, Migration, OnOpen};
 
 /// The control-plane database on SQLite: implements [`sextant_model::BlockCatalog`] and
 /// [`sextant_model::Lease`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     clock: Clock,
 }
 
@@ -40,8 +41,22 @@ impl SqliteStore {
         Self::open_with(path, &SqliteConfig::default()).await
     }
 
-    /// Opens the database file at `path` with `config`.
+    /// Opens the database file at `path` with `config` and brings its schema up to date.
     pub async fn open_with(path: &Path, config: &SqliteConfig) -> Result<Self> {
+        Self::open_file(path, config, true).await
+    }
+
+    /// Opens the database file at `path`; with `migrate` false, a schema that is not exactly
+    /// this binary's is refused instead of migrated.
+    pub async fn open_file(path: &Path, config: &SqliteConfig, migrate: bool) -> Result<Self> {
+        Self::open_file_with(path, config, OnOpen::from_flag(migrate)).await
+    }
+
+    pub(crate) async fn open_file_with(
+        path: &Path,
+        config: &SqliteConfig,
+        on_open: OnOpen,
+    ) -> Result<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -58,7 +73,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 source,
             })?;
-        Self::start(pool).await
+        Self::start(pool, on_open).await
     }
 
     /// A private database in memory, gone when the store is dropped; for tests.
@@ -78,15 +93,30 @@ impl SqliteStore {
                 path: PathBuf::from(":memory:"),
                 source,
             })?;
-        Self::start(pool).await
+        Self::start(pool, OnOpen::Migrate).await
     }
 
-    async fn start(pool: SqlitePool) -> Result<Self> {
-        apply_migrations(&pool, migrate::SQLITE).await?;
-        Ok(Self {
+    async fn start(pool: SqlitePool, on_open: OnOpen) -> Result<Self> {
+        let store = Self {
             pool,
             clock: system_clock(),
-        })
+        };
+        match on_open {
+            OnOpen::Migrate => {
+                store.migrate().await?;
+            }
+            OnOpen::Check => {
+                migrate::check_current(&applied(&store.pool).await?, migrate::SQLITE)?;
+            }
+            OnOpen::Nothing => {}
+        }
+        Ok(store)
+    }
+
+    /// Applies the migrations this database lacks, in one write transaction; returns their
+    /// names (empty when the schema was current).
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        apply_migrations(&self.pool, migrate::SQLITE).await
     }
 
     /// Replaces the clock lease expiry is measured against (tests use a manual clock).
@@ -101,10 +131,26 @@ impl SqliteStore {
     }
 }
 
+/// The recorded migrations (version, checksum); none when the version table is missing.
+async fn applied(pool: &SqlitePool) -> Result<Vec<(i64, i64)>> {
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sextant_migrations'",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(Error::db("read migrations"))?;
+    if tables == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as("SELECT version, checksum FROM sextant_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map_err(Error::db("read migrations"))
+}
+
 /// Applies the migrations this database lacks, all in one write transaction, and refuses a
 /// database with migrations this binary does not know.
-async fn apply_migrations(pool: &SqlitePool, migrations: &[Migration]) -> Result<()> {
-    let latest = migrations.last().map_or(0, |m| m.version);
+async fn apply_migrations(pool: &SqlitePool, migrations: &[Migration]) -> Result<Vec<String>> {
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await
@@ -118,24 +164,8 @@ async fn apply_migrations(pool: &SqlitePool, migrations: &[Migration]) -> Result
             .fetch_all(&mut *tx)
             .await
             .map_err(Error::db("read migrations"))?;
-    if let Some(&(found, _)) = applied.last()
-        && found > latest
-    {
-        return Err(Error::SchemaTooNew {
-            found,
-            supported: latest,
-        });
-    }
-    for migration in migrations {
-        match applied.iter().find(|(v, _)| *v == migration.version) {
-            Some(&(_, checksum)) if checksum == migration.checksum() => continue,
-            Some(_) => {
-                return Err(Error::MigrationChanged {
-                    version: migration.version,
-                });
-            }
-            None => {}
-        }
+    let mut names = Vec::new();
+    for migration in migrate::pending(&applied, migrations)? {
         sqlx::raw_sql(migration.sql)
             .execute(&mut *tx)
             .await
@@ -154,8 +184,10 @@ async fn apply_migrations(pool: &SqlitePool, migrations: &[Migration]) -> Result
             description = migration.description,
             "applied migration"
         );
+        names.push(migration.name());
     }
-    tx.commit().await.map_err(Error::db("commit migration"))
+    tx.commit().await.map_err(Error::db("commit migration"))?;
+    Ok(names)
 }
 
 #[cfg(test)]

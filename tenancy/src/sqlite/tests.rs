@@ -11,13 +11,10 @@ use crate::conformance::{Harness, block, tenant};
 
 fn harness(store: SqliteStore) -> Harness {
     let clock = ManualClock::new(1_700_000_000_000);
-    let store = Arc::new(store.with_clock(clock.clock()));
-    Harness {
-        catalog: Arc::clone(&store) as Arc<dyn BlockCatalog>,
-        lease: Arc::clone(&store) as Arc<dyn Lease>,
-        tenants: store as Arc<dyn crate::TenantStore>,
+    Harness::new(
+        crate::Database::Sqlite(store.with_clock(clock.clock())),
         clock,
-    }
+    )
 }
 
 async fn in_memory() -> Harness {
@@ -83,6 +80,16 @@ conformance!(
     touch_key_records_last_use,
     snapshot_revision_bumps_on_every_mutation,
     snapshot_is_consistent_under_writes,
+    admin_user_passwords,
+    admin_tokens_authenticate_until_revoked,
+    admin_token_expires,
+    supplied_admin_token_is_recorded_once,
+    is_empty_until_anything_exists,
+    bootstrap_runs_once,
+    bootstrap_with_supplied_token,
+    usage_adds_up,
+    usage_period_totals,
+    usage_write_is_all_or_nothing,
 );
 
 #[tokio::test]
@@ -148,7 +155,7 @@ async fn data_survives_reopen() {
         .fetch_all(&store.pool)
         .await
         .expect("versions");
-    assert_eq!(versions, [(1,), (2,)], "migrations applied once");
+    assert_eq!(versions, [(1,), (2,), (3,)], "migrations applied once");
 }
 
 #[tokio::test]
@@ -169,7 +176,7 @@ async fn refuses_a_newer_schema() {
             err,
             Error::SchemaTooNew {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
