@@ -133,6 +133,7 @@ pub(crate) async fn open_database(config: &Config, migrate: bool) -> anyhow::Res
         sqlite: config.database.sqlite.clone(),
         max_connections: config.database.max_connections,
         migrate,
+        ..DatabaseOptions::default()
     };
     Database::connect(&config.database.url, &options)
         .await
@@ -201,12 +202,20 @@ fn time(t: Option<SystemTime>) -> String {
 }
 
 pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let db = open_database(config, false).await;
-    // A database behind this binary refuses to open without migrating: connect with it.
-    let db = match db {
-        Ok(db) => db,
-        Err(_) => open_database(config, true).await?,
+    let options = DatabaseOptions {
+        sqlite: config.database.sqlite.clone(),
+        max_connections: 2,
+        migrate: false,
+        ..DatabaseOptions::default()
     };
+    let db = Database::connect_unmigrated(&config.database.url, &options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                redact_url(&config.database.url)
+            )
+        })?;
     let applied = db.migrate().await.context("migration failed")?;
     if applied.is_empty() {
         println!(

@@ -178,8 +178,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let _ = catalog_metrics_task.await;
     pipeline.close().await.context("closing the wal")?;
     tracing::info!("wal closed");
-    control.close().await;
-    tracing::info!("usage flushed; bye");
+    match control.close().await {
+        Ok(()) => tracing::info!("usage flushed; bye"),
+        Err(err) => tracing::error!(%err, "could not flush usage to the database at shutdown"),
+    }
     if !internal_task.is_finished() {
         let _ = internal_task.await;
     }

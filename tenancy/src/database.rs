@@ -163,6 +163,38 @@ impl Database {
         }
     }
 
+    /// Every block, live and retired, of one tenant or of all (repair).
+    pub async fn list_blocks(&self, tenant: Option<&TenantId>) -> Result<Vec<BlockMeta>> {
+        match self {
+            Database::Sqlite(s) => s.list_blocks(tenant).await,
+            Database::Postgres(p) => p.list_blocks(tenant).await,
+        }
+    }
+
+    /// Forgets a block whatever its state; whether it was there.
+    pub async fn remove(&self, tenant: &TenantId, block_id: &str) -> Result<bool> {
+        match self {
+            Database::Sqlite(s) => s.remove(tenant, block_id).await,
+            Database::Postgres(p) => p.remove(tenant, block_id).await,
+        }
+    }
+
+    /// The tenants with at least one block.
+    pub async fn tenants(&self) -> Result<Vec<TenantId>> {
+        match self {
+            Database::Sqlite(s) => s.tenants().await,
+            Database::Postgres(p) => p.tenants().await,
+        }
+    }
+
+    /// Blocks and bytes per tenant and state (metrics).
+    pub async fn stats(&self) -> Result<Vec<crate::TenantStats>> {
+        match self {
+            Database::Sqlite(s) => s.stats().await,
+            Database::Postgres(p) => p.stats().await,
+        }
+    }
+
     pub(crate) async fn bootstrap_tx(
         &self,
         pepper: &Pepper,

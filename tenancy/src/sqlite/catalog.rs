@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 use super::SqliteStore;
 use crate::TenantStats;
 use crate::error::{Error, Result};
-use crate::rows::{BlockRow, BlockTuple, LIVE, RETIRED, clamp_to_db};
+use crate::rows::{BlockRow, BlockTuple, clamp_to_db};
 
 const SELECT_BLOCKS: &str = include_str!("select_blocks.sql");
 
@@ -68,23 +68,7 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(Error::db("block stats"))?;
-        let mut out: Vec<TenantStats> = Vec::new();
-        for (tenant, state, count, bytes) in rows {
-            let tenant = TenantId::new(&tenant)
-                .map_err(|e| Error::Corrupt(format!("tenant {tenant:?}: {e}")))?;
-            if out.last().is_none_or(|s| s.tenant != tenant) {
-                out.push(TenantStats::empty(tenant));
-            }
-            let entry = out.last_mut().expect("pushed above");
-            let count = u64::try_from(count).unwrap_or(0);
-            let bytes = u64::try_from(bytes).unwrap_or(0);
-            match state.as_str() {
-                LIVE => (entry.live_blocks, entry.live_bytes) = (count, bytes),
-                RETIRED => (entry.retired_blocks, entry.retired_bytes) = (count, bytes),
-                other => return Err(Error::Corrupt(format!("unknown block state {other:?}"))),
-            }
-        }
-        Ok(out)
+        crate::rows::fold_stats(rows)
     }
 
     async fn register_row(&self, row: &BlockRow) -> Result<()> {
