@@ -14,6 +14,8 @@ use sextant_pipeline::{BlockConfig, IngesterConfig};
 use sextant_store::{StorageConfig, WalConfig};
 use sextant_tenancy::SqliteConfig;
 
+use crate::tls::TlsConfig;
+
 /// Everything `sextant serve` can be told. Per-tenant settings live in the control-plane
 /// database, never here; `limits` are the defaults every tenant starts from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +162,8 @@ pub struct ServerConfig {
     /// How long SIGTERM waits for in-flight requests before closing anyway.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// TLS on the public listeners; off unless both files are set.
+    pub tls: TlsConfig,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +174,7 @@ impl Default for ServerConfig {
             otlp_http_addr: ([127, 0, 0, 1], 4318).into(),
             internal_addr: ([127, 0, 0, 1], 3201).into(),
             drain_timeout: Duration::from_secs(30),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -324,6 +329,7 @@ impl Config {
         if self.gateway.max_request_bytes == 0 {
             problems.push("gateway.max_request_bytes: must be greater than zero".into());
         }
+        self.server.tls.validate(problems);
         problems.extend(self.wal.validate());
         problems.extend(self.storage.validate());
         let pipeline = sextant_pipeline::PipelineConfig {

@@ -13,6 +13,8 @@ mod loadgen;
 mod repair;
 mod serve;
 mod telemetry;
+mod tls;
 
 pub use cli::{Cli, run};
 pub use serve::{TEMPO_API_VERSION, build_info};
+pub use tls::TlsConfig;

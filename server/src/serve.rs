@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::serve::ListenerExt;
+use axum::serve::{Listener, ListenerExt};
 use prometheus_client::registry::Registry;
 use sextant_gateway::{AuthMode, BuildInfo, GatewayMetrics, GatewayPorts, GatewayState};
 use sextant_model::{Authenticator, IngestSink, TenantDirectory, TraceReader, UsageMeter};
@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::config::redact_url;
 use crate::control::{load_pepper, open_database};
 use crate::internal::{self, Health};
+use crate::tls::{Tls, TlsMetrics};
 
 /// The Tempo version reported by `/api/status/buildinfo`. Grafana gates streaming (≥ 2.2) and
 /// metrics streaming (≥ 2.7) on it; our own version travels as semver build metadata.
@@ -59,9 +60,19 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     spawn_signal_handler(shutdown.clone());
 
     let health = Health::new("replaying the wal");
+    // server.tls: checked before anything else starts, so a bad pair fails the start at once.
+    let tls = if config.server.tls.enabled() {
+        let mut registry = Registry::default();
+        let (tls, reloader) = Tls::load(&config.server.tls, TlsMetrics::register(&mut registry))?;
+        health.add_registry(registry);
+        tokio::spawn(reloader.run(shutdown.child_token()));
+        Some(tls)
+    } else {
+        None
+    };
     let internal = bind("internal", config.server.internal_addr).await?;
     let mut internal_task = tokio::spawn(serve_listener(
-        internal,
+        plain(internal),
         internal::router(health.clone()),
         shutdown.clone(),
         // Probes and scrapes must keep answering until the very end.
@@ -157,7 +168,20 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     ];
     for (name, addr, router) in listeners {
         let listener = bind(name, addr).await?;
-        public.spawn(serve_listener(listener, router, shutdown.clone(), drain));
+        match &tls {
+            Some(tls) => public.spawn(serve_listener(
+                tls.listener(listener)?,
+                router,
+                shutdown.clone(),
+                drain,
+            )),
+            None => public.spawn(serve_listener(
+                plain(listener),
+                router,
+                shutdown.clone(),
+                drain,
+            )),
+        };
     }
     health.set_phase(None);
     tracing::info!(version = %build_info().version, data_dir = %config.data_dir.display(), "sextant ready");
@@ -266,17 +290,25 @@ async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves one listener (HTTP/1.1 and h2c) until shutdown, then drains for at most `drain`.
-async fn serve_listener(
-    listener: TcpListener,
+/// A listener without TLS (HTTP/1.1 and h2c).
+fn plain(listener: TcpListener) -> impl Listener<Addr = SocketAddr> {
+    listener.tap_io(|tcp| {
+        // gRPC and small OTLP requests suffer from Nagle's delay.
+        let _ = tcp.set_nodelay(true);
+    })
+}
+
+/// Serves one listener (plain or TLS) until shutdown, then drains for at most `drain`.
+async fn serve_listener<L>(
+    listener: L,
     router: Router,
     shutdown: CancellationToken,
     drain: Duration,
-) -> anyhow::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        // gRPC and small OTLP requests suffer from Nagle's delay.
-        let _ = tcp.set_nodelay(true);
-    });
+) -> anyhow::Result<()>
+where
+    L: Listener,
+    L::Addr: std::fmt::Debug,
+{
     let graceful =
         axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = tokio::spawn(async move { graceful.await });

@@ -7,8 +7,9 @@
 //! trace-by-ID reads ([`ReadApi`]) decoded by an independent reader of Tempo's JSON dialect,
 //! span builders, a span-by-span comparison ([`assert_same_spans`]), and a runner for the
 //! Python OpenTelemetry clients in `tests/python/`, `/metrics` and `/ready` probes, a real S3
-//! server ([`Moto`]) and a TCP proxy a test can cut to make a service unreachable
-//! ([`TcpProxy`]). It never mocks the server.
+//! server ([`Moto`]), a TCP proxy a test can cut to make a service unreachable
+//! ([`TcpProxy`]), and TLS material: a test CA, certificate files the binary reads and https
+//! clients that trust the CA ([`TestCa`], [`TlsFiles`]). It never mocks the server.
 //!
 //! Environment: `SEXTANT_BIN` (the binary), `SEXTANT_TEST_PYTHON` (a Python with
 //! `tests/python/requirements.txt`, default `<root>/.venv/bin/python`), both set by
@@ -25,6 +26,7 @@ mod proxy;
 mod python;
 mod server;
 mod spans;
+mod tls;
 
 pub use auth::{Auth, Bootstrap, CliOutput, TenantKeys, basic};
 pub use client::{
@@ -42,3 +44,4 @@ pub use spans::{
     FlatSpan, SpanKey, assert_same_spans, attr_int, attr_str, flatten, kv, now_nanos,
     random_span_id, random_trace_id, request, resource_spans, span, spans_of, trace,
 };
+pub use tls::{Leaf, TestCa, TlsFiles, write_atomic};
