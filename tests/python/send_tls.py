@@ -45,19 +45,19 @@ class RecordingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-def make_exporter(kind, endpoint, ca_file, tenant):
+def make_exporter(kind, endpoint, ca_file, authorization):
     if kind == "grpc":
         import grpc
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         with open(ca_file, "rb") as f:
             credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
-        headers = (("x-scope-orgid", tenant),) if tenant else None
+        headers = (("authorization", authorization),) if authorization else None
         return OTLPSpanExporter(endpoint=endpoint, credentials=credentials, headers=headers, timeout=20)
     if kind == "http":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        headers = {"X-Scope-OrgID": tenant} if tenant else None
+        headers = {"Authorization": authorization} if authorization else None
         return OTLPSpanExporter(
             endpoint=endpoint.rstrip("/") + "/v1/traces", certificate_file=ca_file, headers=headers, timeout=20
         )
@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--exporter", choices=["grpc", "http"], required=True)
     ap.add_argument("--endpoint", required=True, help="https://host:port of the server")
     ap.add_argument("--ca-file", required=True, help="PEM file of the CA that signed the server's certificate")
-    ap.add_argument("--tenant", default="")
+    ap.add_argument("--authorization", default="", help="Authorization header value")
     ap.add_argument("--traces", type=int, default=2)
     args = ap.parse_args()
     # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win over a session's `verify`, which is
@@ -78,7 +78,7 @@ def main():
     for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         os.environ.pop(var, None)
 
-    exporter = RecordingExporter(make_exporter(args.exporter, args.endpoint, args.ca_file, args.tenant))
+    exporter = RecordingExporter(make_exporter(args.exporter, args.endpoint, args.ca_file, args.authorization))
     tp = TracerProvider(resource=Resource({"service.name": f"tls-{args.exporter}"}))
     tp.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=8, schedule_delay_millis=50))
     tracer = tp.get_tracer("e2e.tls", "1.0.0")

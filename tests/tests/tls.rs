@@ -42,6 +42,7 @@ async fn assert_readable_over_https(
         let resp = client
             .get(&url)
             .header("accept", "application/protobuf")
+            .header("authorization", server.single().basic())
             .send()
             .await
             .unwrap_or_else(|e| panic!("{when}: GET {url}: {e:?}"));
@@ -77,6 +78,8 @@ async fn send_all(server: &Sextant, files: &TlsFiles, expected: &mut Expected) {
                     &endpoint,
                     "--ca-file",
                     ca,
+                    "--authorization",
+                    &server.single().basic(),
                 ],
             )
             .await;
