@@ -6,7 +6,7 @@ use prost::Message;
 use sextant_model::otlp::any_value::Value;
 use sextant_model::otlp::{ExportTraceServiceResponse, Span, TracesData};
 use sextant_tests::{
-    Options, OtlpGrpc, ReadApi, Sextant, TENANT_HEADER, deflate, gzip, kv, post_otlp,
+    Auth, Options, OtlpGrpc, ReadApi, Sextant, TENANT_HEADER, deflate, gzip, kv, post_otlp,
     random_trace_id, request, span, trace, wait_until, zstd,
 };
 
@@ -63,6 +63,8 @@ async fn body_text(resp: reqwest::Response) -> String {
 async fn http_ingest_rejects_bad_requests_with_the_right_status() {
     let server = small_limit_server().await;
     let c = server.client();
+    let auth = server.single();
+    let other = server.tenant("bad-input-other").await.rw;
     let (_, data) = valid_request();
     let body = data.encode_to_vec();
 
@@ -123,12 +125,20 @@ async fn http_ingest_rejects_bad_requests_with_the_right_status() {
             ),
         ];
         for (what, content_type, encoding, payload, want) in cases {
-            let resp = post_otlp(c, &url, None, content_type, encoding, payload).await;
+            let resp = post_otlp(c, &url, Some(&auth), content_type, encoding, payload).await;
             let got = resp.status().as_u16();
             assert_eq!(got, want, "POST {url} {what}: {}", body_text(resp).await);
         }
         // Error bodies are `google.rpc.Status` in the request's encoding (DESIGN §4).
-        let resp = post_otlp(c, &url, None, PROTO, None, body[..body.len() / 2].to_vec()).await;
+        let resp = post_otlp(
+            c,
+            &url,
+            Some(&auth),
+            PROTO,
+            None,
+            body[..body.len() / 2].to_vec(),
+        )
+        .await;
         assert_eq!(
             content_type(&resp),
             PROTO,
@@ -140,7 +150,7 @@ async fn http_ingest_rejects_bad_requests_with_the_right_status() {
             status.code != 0 && !status.message.is_empty(),
             "400 status body: {status:?}"
         );
-        let resp = post_otlp(c, &url, None, JSON, None, b"{".to_vec()).await;
+        let resp = post_otlp(c, &url, Some(&auth), JSON, None, b"{".to_vec()).await;
         assert!(
             content_type(&resp).starts_with(JSON),
             "400 to a JSON request: content type"
@@ -162,6 +172,7 @@ async fn http_ingest_rejects_bad_requests_with_the_right_status() {
             let resp = c
                 .request(method.clone(), &url)
                 .header("content-type", PROTO)
+                .header("authorization", auth.basic())
                 .send()
                 .await
                 .expect("send");
@@ -172,21 +183,49 @@ async fn http_ingest_rejects_bad_requests_with_the_right_status() {
                 body_text(resp).await
             );
         }
+        // X-Scope-OrgID beside a valid key: a malformed value is still a bad request (the same
+        // ID rule in every mode), another tenant's ID is forbidden, the key's own is fine.
+        let with_org = async |org: &str| {
+            c.post(&url)
+                .header("content-type", PROTO)
+                .header("authorization", auth.basic())
+                .header(TENANT_HEADER, org)
+                .body(body.clone())
+                .send()
+                .await
+                .expect("send")
+        };
         for tenant in ["Bad Tenant!", "ab", "../etc", "UPPER", &"x".repeat(65)] {
-            let resp = post_otlp(c, &url, Some(tenant), PROTO, None, body.clone()).await;
+            let resp = with_org(tenant).await;
             assert_eq!(
                 resp.status(),
                 400,
-                "POST {url} tenant {tenant:?}: {}",
+                "POST {url} X-Scope-OrgID {tenant:?}: {}",
                 body_text(resp).await
             );
         }
+        let resp = with_org(&other.tenant).await;
+        assert_eq!(
+            resp.status(),
+            403,
+            "POST {url} with single-tenant's key and X-Scope-OrgID: {}: {}",
+            other.tenant,
+            body_text(resp).await
+        );
+        let resp = with_org(&auth.tenant).await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "POST {url} with X-Scope-OrgID naming the key's own tenant: {}",
+            body_text(resp).await
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_rejects_a_message_over_the_limit() {
     let server = small_limit_server().await;
+    let auth = server.tenant("grpc-limit").await.rw;
     for addr in [server.addrs().otlp_grpc, server.addrs().http] {
         let mut grpc = OtlpGrpc::connect(addr).await;
         let (_, mut spans) = trace(1);
@@ -194,7 +233,7 @@ async fn grpc_rejects_a_message_over_the_limit() {
             .attributes
             .push(kv("big", Value::BytesValue(vec![7; SMALL_LIMIT + 1024])));
         let err = grpc
-            .export(Some("grpc-limit"), request("big", spans))
+            .export(Some(&auth), request("big", spans))
             .await
             .expect_err("gRPC message over max_request_bytes accepted");
         assert_eq!(
@@ -204,7 +243,7 @@ async fn grpc_rejects_a_message_over_the_limit() {
         );
         // The connection stays usable for the next, valid request.
         let (_, data) = valid_request();
-        grpc.export(Some("grpc-limit"), data)
+        grpc.export(Some(&auth), data)
             .await
             .unwrap_or_else(|s| panic!("gRPC {addr}: valid request after an oversize one: {s:?}"));
     }
@@ -214,6 +253,7 @@ async fn grpc_rejects_a_message_over_the_limit() {
 async fn http_ingest_accepts_every_encoding_and_path() {
     let server = Sextant::start(Options::new()).await;
     let c = server.client();
+    let auth = server.tenant("enc-test").await.rw;
     let cases: [(String, &str, Option<&str>); 6] = [
         (format!("{}/v1/traces", server.otlp_http_url()), PROTO, None),
         (
@@ -247,7 +287,7 @@ async fn http_ingest_accepts_every_encoding_and_path() {
             Some("zstd") => zstd(&raw),
             _ => raw,
         };
-        let resp = post_otlp(c, &url, Some("enc-test"), content_type, encoding, payload).await;
+        let resp = post_otlp(c, &url, Some(&auth), content_type, encoding, payload).await;
         let ctype = resp
             .headers()
             .get("content-type")
@@ -265,7 +305,7 @@ async fn http_ingest_accepts_every_encoding_and_path() {
             "POST {url}: response content-type {ctype:?}"
         );
         let got = server
-            .read_trace(ReadApi::V1Proto, Some("enc-test"), &trace_id)
+            .read_trace(ReadApi::V1Proto, Some(&auth), &trace_id)
             .await;
         assert!(
             got.is_some(),
@@ -288,9 +328,9 @@ fn partially_invalid() -> (Span, TracesData) {
     )
 }
 
-async fn assert_only_valid_kept(server: &Sextant, good: &Span, via: &str) {
+async fn assert_only_valid_kept(server: &Sextant, auth: &Auth, good: &Span, via: &str) {
     let got = server
-        .read_trace(ReadApi::V1Proto, Some("partial-test"), &good.trace_id)
+        .read_trace(ReadApi::V1Proto, Some(auth), &good.trace_id)
         .await
         .unwrap_or_else(|| {
             panic!("{via}: the valid span of a partially invalid request is missing")
@@ -312,13 +352,14 @@ async fn assert_only_valid_kept(server: &Sextant, good: &Span, via: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_ids_get_partial_success_and_the_rest_is_kept() {
     let server = Sextant::start(Options::new()).await;
+    let auth = server.tenant("partial-test").await.rw;
 
     let (good, data) = partially_invalid();
     let url = format!("{}/v1/traces", server.otlp_http_url());
     let resp = post_otlp(
         server.client(),
         &url,
-        Some("partial-test"),
+        Some(&auth),
         PROTO,
         None,
         data.encode_to_vec(),
@@ -333,14 +374,14 @@ async fn invalid_ids_get_partial_success_and_the_rest_is_kept() {
         !partial.error_message.is_empty(),
         "HTTP: partial_success without a message"
     );
-    assert_only_valid_kept(&server, &good, "HTTP protobuf").await;
+    assert_only_valid_kept(&server, &auth, &good, "HTTP protobuf").await;
 
     let (good, data) = partially_invalid();
     let json_resp = server
         .client()
         .post(&url)
         .header("content-type", JSON)
-        .header(TENANT_HEADER, "partial-test")
+        .header("authorization", auth.basic())
         .body(otlp_json_of(&data))
         .send()
         .await
@@ -352,18 +393,18 @@ async fn invalid_ids_get_partial_success_and_the_rest_is_kept() {
         rejected == "2" || rejected == 2,
         "JSON: partialSuccess.rejectedSpans = {rejected}, want 2 (answer {answer})"
     );
-    assert_only_valid_kept(&server, &good, "HTTP JSON").await;
+    assert_only_valid_kept(&server, &auth, &good, "HTTP JSON").await;
 
     for addr in [server.addrs().otlp_grpc, server.addrs().http] {
         let (good, data) = partially_invalid();
         let mut grpc = OtlpGrpc::connect(addr).await;
         let answer = grpc
-            .export(Some("partial-test"), data)
+            .export(Some(&auth), data)
             .await
             .unwrap_or_else(|s| panic!("gRPC {addr}: partially invalid request failed: {s:?}"));
         let partial = answer.partial_success.expect("gRPC: partial_success set");
         assert_eq!(partial.rejected_spans, 2, "gRPC {addr}: rejected count");
-        assert_only_valid_kept(&server, &good, "gRPC").await;
+        assert_only_valid_kept(&server, &auth, &good, "gRPC").await;
     }
 }
 
@@ -389,6 +430,8 @@ fn otlp_json_of(data: &TracesData) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_accepts_a_5_mib_batch_and_rejects_bad_tenants() {
     let server = Sextant::start(Options::new()).await;
+    let auth = server.tenant("big-batch").await.rw;
+    let other = server.tenant("big-batch-other").await.rw;
     for addr in [server.addrs().otlp_grpc, server.addrs().http] {
         let mut grpc = OtlpGrpc::connect(addr).await;
         // 100 traces of 26 spans with ~2000-byte attributes (under max_attribute_bytes).
@@ -406,12 +449,12 @@ async fn grpc_accepts_a_5_mib_batch_and_rejects_bad_tenants() {
         let data = request("big-batch", all);
         let size = data.encoded_len();
         assert!(size > 5 << 20, "batch is only {size} bytes");
-        grpc.export(Some("big-batch"), data)
+        grpc.export(Some(&auth), data)
             .await
             .unwrap_or_else(|s| panic!("gRPC {addr}: {size}-byte batch refused: {s:?}"));
         for id in [&ids[0], &ids[50], &ids[99]] {
             let got = server
-                .read_trace(ReadApi::V1Proto, Some("big-batch"), id)
+                .read_trace(ReadApi::V1Proto, Some(&auth), id)
                 .await
                 .unwrap_or_else(|| panic!("gRPC {addr}: trace of the big batch missing"));
             let n: usize = got
@@ -423,28 +466,45 @@ async fn grpc_accepts_a_5_mib_batch_and_rejects_bad_tenants() {
             assert_eq!(n, 26, "gRPC {addr}: spans of a trace from the big batch");
         }
 
-        let (_, data) = valid_request();
-        let err = grpc
-            .export(Some("Bad Tenant!"), data)
-            .await
-            .expect_err("gRPC: invalid tenant id accepted");
-        assert_eq!(
-            err.code(),
-            tonic::Code::InvalidArgument,
-            "gRPC {addr}: invalid tenant: {err:?}"
-        );
-        let err = grpc
-            .export(
-                None,
-                TracesData {
-                    resource_spans: vec![],
-                },
-            )
-            .await
-            .err();
+        // x-scope-orgid beside a valid key: malformed → INVALID_ARGUMENT, another tenant →
+        // PERMISSION_DENIED.
+        for (org, want) in [
+            ("Bad Tenant!", tonic::Code::InvalidArgument),
+            (other.tenant.as_str(), tonic::Code::PermissionDenied),
+        ] {
+            let (_, data) = valid_request();
+            let err = grpc
+                .export_with(
+                    &[
+                        ("authorization", auth.basic()),
+                        ("x-scope-orgid", org.to_owned()),
+                    ],
+                    data,
+                )
+                .await
+                .expect_err("gRPC: x-scope-orgid not matching the key accepted");
+            assert_eq!(
+                err.code(),
+                want,
+                "gRPC {addr}: x-scope-orgid {org:?}: {err:?}"
+            );
+        }
+        let empty = || TracesData {
+            resource_spans: vec![],
+        };
+        let err = grpc.export(Some(&auth), empty()).await.err();
         assert!(
             err.is_none(),
             "gRPC {addr}: an empty request must be accepted: {err:?}"
+        );
+        let err = grpc
+            .export(None, empty())
+            .await
+            .expect_err("gRPC: an empty request without credentials accepted");
+        assert_eq!(
+            err.code(),
+            tonic::Code::Unauthenticated,
+            "gRPC {addr}: empty request without credentials: {err:?}"
         );
     }
 }
@@ -454,12 +514,13 @@ async fn read_api_and_public_endpoints() {
     let server = Sextant::start(Options::new()).await;
     let c = server.client();
     let http = server.http_url();
+    let auth = server.tenant("reader").await.rw;
 
     // Unknown trace: 404 through every read API.
     for api in ReadApi::ALL {
         assert!(
             server
-                .read_trace(api, Some("reader"), &random_trace_id())
+                .read_trace(api, Some(&auth), &random_trace_id())
                 .await
                 .is_none(),
             "{api:?}: unknown trace found"
@@ -474,14 +535,20 @@ async fn read_api_and_public_endpoints() {
     ] {
         for path in ["/api/traces/", "/api/v2/traces/"] {
             let url = format!("{http}{path}{id}");
-            let resp = c.get(&url).send().await.expect("send");
+            let resp = c
+                .get(&url)
+                .header("authorization", auth.basic())
+                .send()
+                .await
+                .expect("send");
             assert_eq!(resp.status(), 400, "GET {url}: {}", body_text(resp).await);
         }
     }
-    // Invalid tenant on a read: 400.
+    // Invalid X-Scope-OrgID beside a valid key on a read: 400.
     let url = format!("{http}/api/traces/{}", hex::encode(random_trace_id()));
     let resp = c
         .get(&url)
+        .header("authorization", auth.basic())
         .header(TENANT_HEADER, "Bad Tenant!")
         .send()
         .await
@@ -501,7 +568,7 @@ async fn read_api_and_public_endpoints() {
     let resp = post_otlp(
         c,
         &format!("{}/v1/traces", server.otlp_http_url()),
-        Some("reader"),
+        Some(&auth),
         PROTO,
         None,
         request("ids", spans).encode_to_vec(),
@@ -532,7 +599,7 @@ async fn read_api_and_public_endpoints() {
             let url = format!("{http}{path}{id}{query}");
             let resp = c
                 .get(&url)
-                .header(TENANT_HEADER, "reader")
+                .header("authorization", auth.basic())
                 .send()
                 .await
                 .expect("send");
@@ -583,11 +650,12 @@ async fn read_api_and_public_endpoints() {
             .expect("send");
         assert_eq!(resp.status(), 200, "{path}");
     }
+    let metrics_auth = server.tenant("metrics-test").await.rw;
     let (trace_id, data) = valid_request();
     let resp = post_otlp(
         c,
         &format!("{}/v1/traces", server.otlp_http_url()),
-        Some("metrics-test"),
+        Some(&metrics_auth),
         PROTO,
         None,
         data.encode_to_vec(),
@@ -596,7 +664,7 @@ async fn read_api_and_public_endpoints() {
     assert_eq!(resp.status(), 200);
     assert!(
         server
-            .read_trace(ReadApi::V1Json, Some("metrics-test"), &trace_id)
+            .read_trace(ReadApi::V1Json, Some(&metrics_auth), &trace_id)
             .await
             .is_some()
     );

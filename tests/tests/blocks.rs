@@ -13,16 +13,17 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use sextant_tests::{
-    Expected, Moto, Options, ReadApi, Sextant, assert_all_readable, assert_same_spans, attr_str,
-    flatten, post_otlp, request, trace,
+    Auth, Expected, Moto, Options, ReadApi, Sextant, assert_all_readable, assert_same_spans,
+    attr_str, flatten, post_otlp, request, trace,
 };
 
 const TENANT: &str = "blocks-e2e";
 const BUCKET: &str = "sextant-blocks";
 
-/// Send with every SDK exporter on both ports and with the OTLP/JSON script; the expected
-/// traces of `TENANT`.
-async fn send_with_sdks(server: &Sextant) -> Expected {
+/// Send with every SDK exporter on both ports and with the OTLP/JSON script, with `auth`'s
+/// key as Basic auth; the expected traces of `TENANT`.
+async fn send_with_sdks(server: &Sextant, auth: &Auth) -> Expected {
+    let authorization = auth.basic();
     let grpc = server.otlp_grpc_url();
     let http_port = server.http_url();
     let otlp_http = server.otlp_http_url();
@@ -34,8 +35,8 @@ async fn send_with_sdks(server: &Sextant) -> Expected {
                 "grpc",
                 "--endpoint",
                 &grpc,
-                "--tenant",
-                TENANT,
+                "--authorization",
+                &authorization,
             ],
         ),
         (
@@ -45,15 +46,15 @@ async fn send_with_sdks(server: &Sextant) -> Expected {
                 "http",
                 "--endpoint",
                 &http_port,
-                "--tenant",
-                TENANT,
+                "--authorization",
+                &authorization,
                 "--compression",
                 "gzip",
             ],
         ),
         (
             "send_otlp_json.py",
-            vec!["--endpoint", &otlp_http, "--tenant", TENANT],
+            vec!["--endpoint", &otlp_http, "--authorization", &authorization],
         ),
     ];
     let mut expected = Expected::default();
@@ -121,7 +122,8 @@ async fn round_trip_through_blocks<F>(mut server: Sextant, objects: F)
 where
     F: AsyncFn() -> Vec<String>,
 {
-    let expected = send_with_sdks(&server).await;
+    let auth = server.tenant(TENANT).await.rw;
+    let expected = send_with_sdks(&server, &auth).await;
     server.wait_all_in_blocks(Duration::from_secs(20)).await;
     let written = server
         .metric("sextant_blocks_written_total", &[("tenant", TENANT)])
@@ -139,7 +141,7 @@ where
             > 0.0,
         "sextant_store_backend_bytes{{tenant={TENANT}}} is 0 with blocks written"
     );
-    assert_all_readable(&server, Some(TENANT), &expected, &ReadApi::ALL, "in blocks").await;
+    assert_all_readable(&server, Some(&auth), &expected, &ReadApi::ALL, "in blocks").await;
 
     let status = server.sigterm().await;
     assert!(
@@ -161,7 +163,7 @@ where
     );
     assert_all_readable(
         &server,
-        Some(TENANT),
+        Some(&auth),
         &expected,
         &ReadApi::ALL,
         "after restart, from blocks only",
@@ -224,6 +226,7 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
     )
     .await;
     let tenant = "hand-over";
+    let auth = server.tenant(tenant).await.rw;
     let stop = Arc::new(AtomicBool::new(false));
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
 
@@ -233,6 +236,7 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
         let metrics_url = format!("{}/metrics", server.internal_url());
         let stop = stop.clone();
         let acked = acked.clone();
+        let auth = auth.clone();
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let (trace_id, mut spans) = trace(3);
@@ -247,7 +251,7 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
                 let resp = post_otlp(
                     &client,
                     &url,
-                    Some(tenant),
+                    Some(&auth),
                     "application/x-protobuf",
                     None,
                     data.encode_to_vec(),
@@ -298,7 +302,7 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
             let api = ReadApi::ALL[reads % ReadApi::ALL.len()];
             reads += 1;
             let got = server
-                .read_trace(api, Some(tenant), &a.trace_id)
+                .read_trace(api, Some(&auth), &a.trace_id)
                 .await
                 .unwrap_or_else(|| {
                     panic!(
@@ -351,7 +355,7 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
     }
     assert_all_readable(
         &server,
-        Some(tenant),
+        Some(&auth),
         &rest,
         &[ReadApi::V1Proto],
         "after the last block",
@@ -366,13 +370,14 @@ async fn acknowledged_traces_stay_readable_through_the_hand_over_to_blocks() {
 async fn a_block_whose_objects_vanished_does_not_break_other_lookups() {
     let server = Sextant::start(Options::new().fast_blocks()).await;
     let tenant = "lost-block";
+    let auth = server.tenant(tenant).await.rw;
     let url = format!("{}/v1/traces", server.otlp_http_url());
     let blocks_dir = server.data_dir().join("blocks").join(tenant).join("blocks");
     let send = async |spans| {
         let resp = post_otlp(
             server.client(),
             &url,
-            Some(tenant),
+            Some(&auth),
             "application/x-protobuf",
             None,
             request("lost-svc", spans).encode_to_vec(),
@@ -399,11 +404,11 @@ async fn a_block_whose_objects_vanished_does_not_break_other_lookups() {
     std::fs::remove_dir_all(&first[0]).unwrap();
     for api in [ReadApi::V1Proto, ReadApi::V2Json] {
         assert!(
-            server.read_trace(api, Some(tenant), &kept).await.is_some(),
+            server.read_trace(api, Some(&auth), &kept).await.is_some(),
             "the intact block's trace must still be readable ({api:?})"
         );
         assert!(
-            server.read_trace(api, Some(tenant), &lost).await.is_none(),
+            server.read_trace(api, Some(&auth), &lost).await.is_none(),
             "the vanished block's trace reads as not found ({api:?})"
         );
     }

@@ -12,14 +12,14 @@ use prost::Message;
 use sextant_model::otlp::TracesData;
 use sextant_model::otlp::any_value::Value;
 use sextant_tests::{
-    FlatSpan, Options, OtlpGrpc, ReadApi, Sextant, SpanKey, assert_same_spans, flatten, kv,
+    Auth, FlatSpan, Options, OtlpGrpc, ReadApi, Sextant, SpanKey, assert_same_spans, flatten, kv,
     post_otlp, request, trace, wait_until, wal_segments,
 };
 
 /// One trace whose export was acknowledged (one request carried the whole trace).
 #[derive(Clone, Debug)]
 struct Acked {
-    tenant: &'static str,
+    auth: Auth,
     trace_id: Vec<u8>,
     spans: BTreeMap<SpanKey, FlatSpan>,
 }
@@ -32,14 +32,14 @@ enum Transport {
 
 impl Transport {
     /// Send one request; true when the server acknowledged it.
-    async fn send(&mut self, tenant: &str, data: TracesData) -> bool {
+    async fn send(&mut self, auth: &Auth, data: TracesData) -> bool {
         match self {
             Self::Http(client, url) => {
                 let body = data.encode_to_vec();
                 let Ok(resp) = client
                     .post(url.as_str())
                     .header("content-type", "application/x-protobuf")
-                    .header("x-scope-orgid", tenant)
+                    .header("authorization", auth.basic())
                     .body(body)
                     .send()
                     .await
@@ -48,7 +48,7 @@ impl Transport {
                 };
                 resp.status() == 200
             }
-            Self::Grpc(client) => client.export(Some(tenant), data).await.is_ok(),
+            Self::Grpc(client) => client.export(Some(auth), data).await.is_ok(),
         }
     }
 }
@@ -68,6 +68,10 @@ struct Load {
 
 impl Load {
     async fn start(server: &Sextant) -> Self {
+        let tenants = [
+            server.tenant("load-a").await.rw,
+            server.tenant("load-b").await.rw,
+        ];
         let client = server.client().clone();
         let transports: [Transport; TASKS] = [
             Transport::Http(
@@ -86,7 +90,7 @@ impl Load {
             .map(|(i, mut transport)| {
                 let stop = stop.clone();
                 let acked = acked.clone();
-                let tenant = if i % 2 == 0 { "load-a" } else { "load-b" };
+                let auth = tenants[i % 2].clone();
                 tokio::spawn(async move {
                     for _ in 0..REQUESTS_PER_TASK {
                         if stop.load(Ordering::Relaxed) {
@@ -95,9 +99,9 @@ impl Load {
                         let (trace_id, spans) = trace(3);
                         let data = request(&format!("svc-{i}"), spans);
                         let expected = flatten(&data);
-                        if transport.send(tenant, data).await {
+                        if transport.send(&auth, data).await {
                             acked.lock().expect("acked lock").push(Acked {
-                                tenant,
+                                auth: auth.clone(),
                                 trace_id,
                                 spans: expected,
                             });
@@ -141,13 +145,13 @@ async fn assert_complete(server: &Sextant, acked: &[Acked], when: &str) {
         };
         for api in apis {
             let got = server
-                .read_trace(*api, Some(a.tenant), &a.trace_id)
+                .read_trace(*api, Some(&a.auth), &a.trace_id)
                 .await
                 .unwrap_or_else(|| {
                     panic!(
                         "{when}: acknowledged trace {} of {} lost ({api:?} answered 404)",
                         hex::encode(&a.trace_id),
-                        a.tenant
+                        a.auth.tenant
                     )
                 });
             let what = format!("{when}: trace {} via {api:?}", hex::encode(&a.trace_id));
@@ -220,7 +224,7 @@ const TENANT: &str = "wal-damage";
 
 /// Sends `n` traces one request each, each with a random `blob` attribute (the last one large);
 /// returns them with their blobs, after `kill -9` (acknowledged means fsynced).
-async fn write_and_kill(server: &mut Sextant, n: usize) -> Vec<(Acked, Vec<u8>)> {
+async fn write_and_kill(server: &mut Sextant, auth: &Auth, n: usize) -> Vec<(Acked, Vec<u8>)> {
     let url = format!("{}/v1/traces", server.otlp_http_url());
     let mut out = Vec::new();
     for i in 0..n {
@@ -233,7 +237,7 @@ async fn write_and_kill(server: &mut Sextant, n: usize) -> Vec<(Acked, Vec<u8>)>
         let resp = post_otlp(
             server.client(),
             &url,
-            Some(TENANT),
+            Some(auth),
             "application/x-protobuf",
             None,
             data.encode_to_vec(),
@@ -241,7 +245,7 @@ async fn write_and_kill(server: &mut Sextant, n: usize) -> Vec<(Acked, Vec<u8>)>
         .await;
         assert_eq!(resp.status(), 200, "write trace {i}");
         let acked = Acked {
-            tenant: TENANT,
+            auth: auth.clone(),
             trace_id,
             spans: flatten(&data),
         };
@@ -266,7 +270,7 @@ async fn check_damaged(
     assert_complete(&server, intact, what).await;
     for a in lost {
         for api in ReadApi::ALL {
-            if let Some(got) = server.read_trace(api, Some(TENANT), &a.trace_id).await {
+            if let Some(got) = server.read_trace(api, Some(&a.auth), &a.trace_id).await {
                 panic!(
                     "{what}: the damaged record's trace {} came back via {api:?}: {got:?}",
                     hex::encode(&a.trace_id)
@@ -280,7 +284,9 @@ async fn check_damaged(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_wal_keeps_every_intact_record() {
     let mut server = Sextant::start(Options::new()).await;
-    let written = write_and_kill(&mut server, 12).await;
+    // The key lives in the data dir's database: it stays valid on copies of the dir.
+    let auth = server.tenant(TENANT).await.rw;
+    let written = write_and_kill(&mut server, &auth, 12).await;
     let dir = server.data_dir().to_path_buf();
     let segments = wal_segments(&dir);
     assert!(
@@ -329,7 +335,7 @@ async fn damaged_wal_keeps_every_intact_record() {
         .await;
         if i == 0 {
             // The torn tail was cut away: what is appended after it survives another crash.
-            let more = write_and_kill(&mut restarted, 2).await;
+            let more = write_and_kill(&mut restarted, &auth, 2).await;
             restarted.restart().await;
             let mut all: Vec<Acked> = intact.to_vec();
             all.extend(more.into_iter().map(|(a, _)| a));
@@ -375,7 +381,7 @@ async fn damaged_wal_keeps_every_intact_record() {
             let mut missing = 0;
             for a in &acked {
                 match server
-                    .read_trace(ReadApi::V1Proto, Some(TENANT), &a.trace_id)
+                    .read_trace(ReadApi::V1Proto, Some(&a.auth), &a.trace_id)
                     .await
                 {
                     Some(got) => assert_same_spans("after a flipped bit", &a.spans, &got),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use sextant_model::otlp::TracesData;
 use sextant_tests::{
-    Expected, Moto, Options, ReadApi, Sextant, assert_all_readable, attr_str, request, trace,
+    Auth, Expected, Moto, Options, ReadApi, Sextant, assert_all_readable, attr_str, request, trace,
     wait_until,
 };
 
@@ -39,7 +39,11 @@ fn options() -> Options {
 }
 
 /// Send traces until the server dies at the failpoint; what it acknowledged, per tenant.
-async fn send_until_abort(server: &mut Sextant, failpoint: &str) -> [Expected; 2] {
+async fn send_until_abort(
+    server: &mut Sextant,
+    auths: &[Auth; 2],
+    failpoint: &str,
+) -> [Expected; 2] {
     let url = format!("{}/v1/traces", server.otlp_http_url());
     let client = server.client().clone();
     let mut acked = [Expected::default(), Expected::default()];
@@ -50,11 +54,10 @@ async fn send_until_abort(server: &mut Sextant, failpoint: &str) -> [Expected; 2
             "failpoint {failpoint} not reached within 20 s ({i} requests)"
         );
         let data = padded_trace();
-        let tenant = TENANTS[i % 2];
         let sent = client
             .post(&url)
             .header("content-type", "application/x-protobuf")
-            .header("x-scope-orgid", tenant)
+            .header("authorization", auths[i % 2].basic())
             .body(data.encode_to_vec())
             .send()
             .await;
@@ -93,9 +96,14 @@ async fn send_until_abort(server: &mut Sextant, failpoint: &str) -> [Expected; 2
     acked
 }
 
-async fn assert_exactly_once(server: &Sextant, acked: &[Expected; 2], when: &str) {
-    for (tenant, expected) in TENANTS.iter().zip(acked) {
-        assert_all_readable(server, Some(tenant), expected, &ReadApi::ALL, when).await;
+async fn assert_exactly_once(
+    server: &Sextant,
+    auths: &[Auth; 2],
+    acked: &[Expected; 2],
+    when: &str,
+) {
+    for (auth, expected) in auths.iter().zip(acked) {
+        assert_all_readable(server, Some(auth), expected, &ReadApi::ALL, when).await;
     }
 }
 
@@ -110,13 +118,25 @@ async fn crash_at(failpoint: &str, options: impl Fn() -> Options) {
             .data_dir(dir.path()),
     )
     .await;
-    let acked = send_until_abort(&mut server, failpoint).await;
+    // Keys live in the data dir's database: they stay valid for the next process on it.
+    let auths = [
+        server.tenant(TENANTS[0]).await.rw,
+        server.tenant(TENANTS[1]).await.rw,
+    ];
+    let acked = send_until_abort(&mut server, &auths, failpoint).await;
 
     let mut server = Sextant::start(options().data_dir(dir.path())).await;
-    assert_exactly_once(&server, &acked, &format!("after abort at {failpoint}")).await;
+    assert_exactly_once(
+        &server,
+        &auths,
+        &acked,
+        &format!("after abort at {failpoint}"),
+    )
+    .await;
     server.wait_all_in_blocks(Duration::from_secs(20)).await;
     assert_exactly_once(
         &server,
+        &auths,
         &acked,
         &format!("after abort at {failpoint}, all flushed"),
     )
@@ -125,12 +145,12 @@ async fn crash_at(failpoint: &str, options: impl Fn() -> Options) {
     // One more trace per tenant, flushed; then SIGTERM and a restart.
     let mut acked = acked;
     let url = format!("{}/v1/traces", server.otlp_http_url());
-    for (tenant, expected) in TENANTS.iter().zip(acked.iter_mut()) {
+    for (auth, expected) in auths.iter().zip(acked.iter_mut()) {
         let data = padded_trace();
         let resp = sextant_tests::post_otlp(
             server.client(),
             &url,
-            Some(tenant),
+            Some(auth),
             "application/x-protobuf",
             None,
             data.encode_to_vec(),
@@ -148,6 +168,7 @@ async fn crash_at(failpoint: &str, options: impl Fn() -> Options) {
     server.restart().await;
     assert_exactly_once(
         &server,
+        &auths,
         &acked,
         &format!("after abort at {failpoint}, flush, SIGTERM and restart"),
     )

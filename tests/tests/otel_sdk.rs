@@ -4,67 +4,20 @@
 //! APIs with every span, attribute, event and link intact — live, and again after a SIGTERM and
 //! a restart on the same data dir (from the WAL).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sextant_tests::{
-    FlatSpan, Options, ReadApi, Sextant, SpanKey, assert_same_spans, flatten, run_script, sent,
-    spans_of, wait_until,
+    Expected, Options, ReadApi, Sextant, assert_all_readable, assert_same_spans, flatten,
+    wait_until,
 };
-
-/// Traces sent under one tenant: the expected spans and the trace IDs.
-#[derive(Default)]
-struct Expected {
-    spans: BTreeMap<SpanKey, FlatSpan>,
-    trace_ids: Vec<Vec<u8>>,
-}
-
-impl Expected {
-    async fn add(&mut self, script: &str, args: &[&str]) {
-        let output = run_script(script, args).await;
-        let sent = sent(&output).unwrap_or_else(|e| panic!("{script} {args:?}: {e:#}"));
-        let flat = flatten(&sent.data);
-        for id in &sent.trace_ids {
-            assert!(
-                flat.keys().any(|(t, _)| t == id),
-                "{script} {args:?}: trace {} listed but no span recorded",
-                hex::encode(id)
-            );
-        }
-        self.spans.extend(flat);
-        self.trace_ids.extend(sent.trace_ids);
-    }
-}
-
-/// Read every expected trace through every API and compare span by span.
-async fn assert_all_readable(
-    server: &Sextant,
-    tenant: Option<&str>,
-    expected: &Expected,
-    when: &str,
-) {
-    for trace_id in &expected.trace_ids {
-        let want = spans_of(&expected.spans, trace_id);
-        for api in ReadApi::ALL {
-            let got = server
-                .read_trace(api, tenant, trace_id)
-                .await
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{when}: trace {} not found via {api:?} (tenant {tenant:?})",
-                        hex::encode(trace_id)
-                    )
-                });
-            let what = format!("{when}: trace {} via {api:?}", hex::encode(trace_id));
-            assert_same_spans(&what, &want, &got);
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
     let mut server = Sextant::start(Options::new()).await;
-    let tenant = "otel-e2e";
+    let keys = server.tenant("otel-e2e").await;
+    // Basic auth with the write-only key, and once the key as a bearer token.
+    let basic = keys.write.basic();
+    let bearer = keys.write.bearer();
     let grpc = server.otlp_grpc_url();
     let http_port = server.http_url();
     let otlp_http = server.otlp_http_url();
@@ -78,8 +31,8 @@ async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
                 "grpc",
                 "--endpoint",
                 &grpc,
-                "--tenant",
-                tenant,
+                "--authorization",
+                &basic,
                 "--compression",
                 "gzip",
             ],
@@ -91,8 +44,8 @@ async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
                 "grpc",
                 "--endpoint",
                 &http_port,
-                "--tenant",
-                tenant,
+                "--authorization",
+                &bearer,
             ],
         ),
         (
@@ -102,8 +55,8 @@ async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
                 "http",
                 "--endpoint",
                 &otlp_http,
-                "--tenant",
-                tenant,
+                "--authorization",
+                &basic,
                 "--compression",
                 "deflate",
             ],
@@ -115,26 +68,34 @@ async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
                 "http",
                 "--endpoint",
                 &http_port,
-                "--tenant",
-                tenant,
+                "--authorization",
+                &bearer,
                 "--compression",
                 "gzip",
             ],
         ),
         (
             "send_otlp_json.py",
-            vec!["--endpoint", &otlp_http, "--tenant", tenant],
+            vec!["--endpoint", &otlp_http, "--authorization", &basic],
         ),
     ];
     for (script, args) in &runs {
-        tenanted.add(script, args).await;
+        tenanted.add_script(script, args).await;
     }
-    // Without a tenant header everything lands in `single-tenant`.
-    let mut anonymous = Expected::default();
-    anonymous
-        .add(
+    // The key printed on the first start writes to `single-tenant`.
+    let single = server.single();
+    let mut single_sent = Expected::default();
+    single_sent
+        .add_script(
             "send_traces.py",
-            &["--exporter", "http", "--endpoint", &otlp_http],
+            &[
+                "--exporter",
+                "http",
+                "--endpoint",
+                &otlp_http,
+                "--authorization",
+                &single.basic(),
+            ],
         )
         .await;
     assert!(
@@ -149,36 +110,60 @@ async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
         "the first trace to be readable",
         async || {
             server
-                .read_trace(ReadApi::V1Proto, Some(tenant), &first)
+                .read_trace(ReadApi::V1Proto, Some(&keys.read), &first)
                 .await
                 .is_some()
         },
     )
     .await;
-    assert_all_readable(&server, Some(tenant), &tenanted, "live").await;
-    assert_all_readable(&server, None, &anonymous, "live, no tenant header").await;
+    assert_all_readable(&server, Some(&keys.read), &tenanted, &ReadApi::ALL, "live").await;
     assert_all_readable(
         &server,
-        Some("single-tenant"),
-        &anonymous,
+        Some(&keys.rw),
+        &tenanted,
+        &[ReadApi::V1Json],
+        "live, read+write key",
+    )
+    .await;
+    assert_all_readable(
+        &server,
+        Some(&single),
+        &single_sent,
+        &ReadApi::ALL,
         "live, single-tenant",
     )
     .await;
 
-    // Tenants are isolated: another tenant sees none of it.
+    // Tenants are isolated: another tenant's key, and single-tenant's, see none of it, and
+    // otel-e2e sees nothing of single-tenant.
+    let other = server.tenant("someone-else").await;
     for api in ReadApi::ALL {
         assert!(
             server
-                .read_trace(api, Some("someone-else"), &first)
+                .read_trace(api, Some(&other.rw), &first)
                 .await
                 .is_none(),
-            "{api:?}: trace of tenant {tenant} visible to tenant someone-else"
+            "{api:?}: trace of tenant otel-e2e visible to tenant someone-else"
         );
         assert!(
-            server.read_trace(api, None, &first).await.is_none(),
-            "{api:?}: trace of tenant {tenant} visible without a tenant header"
+            server
+                .read_trace(api, Some(&single), &first)
+                .await
+                .is_none(),
+            "{api:?}: trace of tenant otel-e2e visible to single-tenant"
+        );
+        assert!(
+            server
+                .read_trace(api, Some(&keys.read), &single_sent.trace_ids[0])
+                .await
+                .is_none(),
+            "{api:?}: trace of single-tenant visible to otel-e2e"
         );
     }
+    // Without credentials a read is refused, not answered as "not found".
+    let url = format!("{}/api/traces/{}", server.http_url(), hex::encode(&first));
+    let resp = server.client().get(&url).send().await.expect("send");
+    assert_eq!(resp.status(), 401, "GET {url} without credentials");
 
     let status = server.sigterm().await;
     assert!(
@@ -187,8 +172,22 @@ async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
         server.stderr_tail()
     );
     server.restart().await;
-    assert_all_readable(&server, Some(tenant), &tenanted, "after restart").await;
-    assert_all_readable(&server, None, &anonymous, "after restart, no tenant header").await;
+    assert_all_readable(
+        &server,
+        Some(&keys.read),
+        &tenanted,
+        &ReadApi::ALL,
+        "after restart",
+    )
+    .await;
+    assert_all_readable(
+        &server,
+        Some(&single),
+        &single_sent,
+        &ReadApi::ALL,
+        "after restart, single-tenant",
+    )
+    .await;
 }
 
 /// One trace split over requests on different transports, one request sent twice: every read
@@ -196,7 +195,7 @@ async fn sdk_and_json_clients_round_trip_live_and_after_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trace_split_over_requests_and_resent_reads_back_merged_once() {
     let mut server = Sextant::start(Options::new()).await;
-    let tenant = "merge-test";
+    let auth = server.tenant("merge-test").await.rw;
     let (trace_id, spans) = sextant_tests::trace(6);
     let first = sextant_tests::request("front", spans[..3].to_vec());
     let second = sextant_tests::request("back", spans[3..].to_vec());
@@ -208,7 +207,7 @@ async fn a_trace_split_over_requests_and_resent_reads_back_merged_once() {
         let resp = sextant_tests::post_otlp(
             server.client(),
             &url,
-            Some(tenant),
+            Some(&auth),
             "application/x-protobuf",
             None,
             prost::Message::encode_to_vec(&first),
@@ -217,7 +216,7 @@ async fn a_trace_split_over_requests_and_resent_reads_back_merged_once() {
         assert_eq!(resp.status(), 200, "first half over HTTP");
     }
     let mut grpc = sextant_tests::OtlpGrpc::connect(server.addrs().otlp_grpc).await;
-    grpc.export(Some(tenant), second)
+    grpc.export(Some(&auth), second)
         .await
         .unwrap_or_else(|s| panic!("second half over gRPC: {s:?}"));
 
@@ -227,7 +226,7 @@ async fn a_trace_split_over_requests_and_resent_reads_back_merged_once() {
         }
         for api in ReadApi::ALL {
             let got = server
-                .read_trace(api, Some(tenant), &trace_id)
+                .read_trace(api, Some(&auth), &trace_id)
                 .await
                 .unwrap_or_else(|| panic!("{when}: merged trace not found via {api:?}"));
             assert_same_spans(&format!("{when}: merged trace via {api:?}"), &want, &got);

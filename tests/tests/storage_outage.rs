@@ -10,8 +10,8 @@ use std::time::Duration;
 use prost::Message;
 use sextant_model::otlp::TracesData;
 use sextant_tests::{
-    Expected, Moto, Options, OtlpGrpc, ReadApi, Sextant, TcpProxy, assert_all_readable, attr_str,
-    post_otlp, request, trace, wait_until,
+    Auth, Expected, Moto, Options, OtlpGrpc, ReadApi, Sextant, TcpProxy, assert_all_readable,
+    attr_str, post_otlp, request, trace, wait_until,
 };
 
 const TENANT: &str = "outage";
@@ -39,11 +39,11 @@ fn padded_trace() -> TracesData {
 }
 
 /// POST one trace over OTLP HTTP; the response.
-async fn push(server: &Sextant, data: &TracesData) -> reqwest::Response {
+async fn push(server: &Sextant, auth: &Auth, data: &TracesData) -> reqwest::Response {
     post_otlp(
         server.client(),
         &format!("{}/v1/traces", server.otlp_http_url()),
-        Some(TENANT),
+        Some(auth),
         "application/x-protobuf",
         None,
         data.encode_to_vec(),
@@ -65,12 +65,13 @@ async fn s3_outage_keeps_ingest_up_to_the_wal_cap_and_loses_nothing() {
             .env("SEXTANT_WAL__MAX_BYTES", WAL_CAP.to_string()),
     )
     .await;
+    let auth = server.tenant(TENANT).await.rw;
     let mut acked = Expected::default();
 
     // Storage up: blocks are written.
     for _ in 0..5 {
         let data = padded_trace();
-        let resp = push(&server, &data).await;
+        let resp = push(&server, &auth, &data).await;
         assert_eq!(resp.status(), 200, "push with storage up");
         acked.add_request(&data);
     }
@@ -90,7 +91,7 @@ async fn s3_outage_keeps_ingest_up_to_the_wal_cap_and_loses_nothing() {
     let mut refusal = None;
     for _ in 0..MAX_REQUESTS {
         let data = padded_trace();
-        let resp = push(&server, &data).await;
+        let resp = push(&server, &auth, &data).await;
         match resp.status().as_u16() {
             200 => {
                 acked.add_request(&data);
@@ -134,7 +135,7 @@ async fn s3_outage_keeps_ingest_up_to_the_wal_cap_and_loses_nothing() {
     );
     let mut grpc = OtlpGrpc::connect(server.addrs().otlp_grpc).await;
     let refused = grpc
-        .export(Some(TENANT), padded_trace())
+        .export(Some(&auth), padded_trace())
         .await
         .expect_err("gRPC push accepted at the WAL cap");
     assert_eq!(
@@ -169,10 +170,10 @@ async fn s3_outage_keeps_ingest_up_to_the_wal_cap_and_loses_nothing() {
     )
     .await;
     let data = padded_trace();
-    let resp = push(&server, &data).await;
+    let resp = push(&server, &auth, &data).await;
     assert_eq!(resp.status(), 200, "push after storage came back");
     acked.add_request(&data);
-    grpc.export(Some(TENANT), {
+    grpc.export(Some(&auth), {
         let data = padded_trace();
         acked.add_request(&data);
         data
@@ -193,7 +194,7 @@ async fn s3_outage_keeps_ingest_up_to_the_wal_cap_and_loses_nothing() {
     );
     assert_all_readable(
         &server,
-        Some(TENANT),
+        Some(&auth),
         &acked,
         &[ReadApi::V1Proto, ReadApi::V2Json],
         "after the outage",
