@@ -156,15 +156,31 @@ pub(crate) fn query_error_response(err: &Error) -> Response {
 }
 
 /// A gRPC status for an error, with `google.rpc.Status` (and its RetryInfo) in
-/// `grpc-status-details-bin`.
+/// `grpc-status-details-bin`, and the RetryInfo again in the `google.rpc.retryinfo-bin` trailer:
+/// the Collector reads the former, the OpenTelemetry Python exporter only the latter.
 pub(crate) fn grpc_status(err: &Error) -> tonic::Status {
     let status = rpc_status(err);
-    tonic::Status::with_details(
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    if let Some(info) = status
+        .details
+        .iter()
+        .find(|d| d.type_url == crate::rpc_status::RETRY_INFO_TYPE_URL)
+    {
+        metadata.insert_bin(
+            RETRY_INFO_TRAILER,
+            tonic::metadata::MetadataValue::from_bytes(&info.value),
+        );
+    }
+    tonic::Status::with_details_and_metadata(
         grpc_code(err.kind),
         status.message.clone(),
         status.encode_to_vec().into(),
+        metadata,
     )
 }
+
+/// The binary trailer some gRPC clients read RetryInfo from (the serialized message).
+const RETRY_INFO_TRAILER: &str = "google.rpc.retryinfo-bin";
 
 #[cfg(test)]
 mod tests {
@@ -176,5 +192,30 @@ mod tests {
         assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
         assert_eq!(retry_after_seconds(Duration::from_millis(1001)), 2);
         assert_eq!(retry_after_seconds(Duration::from_secs(7)), 7);
+    }
+
+    #[test]
+    fn retry_info_travels_in_both_places_a_grpc_client_looks() {
+        let limited = Error::new(ErrorKind::RateLimited, "slow down")
+            .with_retry_after(Duration::from_millis(1500));
+        let status = grpc_status(&limited);
+        let trailer = status
+            .metadata()
+            .get_bin(RETRY_INFO_TRAILER)
+            .expect("retryinfo trailer")
+            .to_bytes()
+            .expect("binary value");
+        let info = crate::rpc_status::RetryInfo::decode(trailer.as_ref()).expect("RetryInfo");
+        let delay = info.retry_delay.expect("retry_delay");
+        assert_eq!((delay.seconds, delay.nanos), (1, 500_000_000));
+        let details = RpcStatus::decode(status.details()).expect("google.rpc.Status");
+        assert_eq!(details.details.len(), 1);
+
+        let quota = Error::new(ErrorKind::QuotaExceeded, "used up")
+            .with_retry_after(Duration::from_secs(3600));
+        let status = grpc_status(&quota);
+        assert!(status.metadata().get_bin(RETRY_INFO_TRAILER).is_none());
+        let details = RpcStatus::decode(status.details()).expect("google.rpc.Status");
+        assert!(details.details.is_empty(), "a quota carries no RetryInfo");
     }
 }
