@@ -177,7 +177,10 @@ impl Sextant {
             write: self.create_key(id, "traces:write", &[]).await,
             read: self.create_key(id, "traces:read", &[]).await,
         };
-        self.wait_key_accepted(&keys.rw).await;
+        // Each key may reach the server's snapshot in a different refresh.
+        for key in [&keys.rw, &keys.write, &keys.read] {
+            self.wait_key_accepted(key).await;
+        }
         self.cache_tenant(keys.clone());
         keys
     }
