@@ -1,4 +1,6 @@
-//! The bad input table against the real binary, plus the small public endpoints.
+//! The bad input table against the real binary, plus the small public endpoints
+//! (anonymous). Requests carry valid credentials, so what is judged is the input; an
+//! `X-Scope-OrgID` beside a key is checked too (malformed → 400, another tenant → 403).
 
 use std::time::Duration;
 

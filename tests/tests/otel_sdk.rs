@@ -2,7 +2,9 @@
 //! otlp-grpc port and on the http port), its HTTP protobuf exporter (otlp-http and http ports)
 //! and a hand-built OTLP/JSON sender. Every trace must read back by ID through all four read
 //! APIs with every span, attribute, event and link intact — live, and again after a SIGTERM and
-//! a restart on the same data dir (from the WAL).
+//! a restart on the same data dir (from the WAL). The clients authenticate as a tenant's
+//! write-only key (Basic and Bearer); reads use its read key, and neither another tenant nor
+//! `single-tenant` (the bootstrap key) sees the tenant's traces.
 
 use std::time::Duration;
 

@@ -259,6 +259,11 @@ async fn a_database_outage_keeps_known_keys_working_and_heals_without_restart() 
         401,
         "the forged key after the outage"
     );
+    let out = server.cli_ok(&["migrate"]).await;
+    assert!(
+        out.contains("up to date"),
+        "sextant migrate on Postgres printed {out:?}"
+    );
 
     assert_all_readable(
         &server,

@@ -154,6 +154,22 @@ async fn python_grpc_exporter_is_throttled_retries_and_delivers_every_span() {
             a["trailers"]
         );
     }
+    // The exporter waited at least what the server asked before trying again.
+    for e in exports {
+        for pair in attempts(e).windows(2) {
+            if let (Some(asked), Some(then), Some(next)) = (
+                pair[0]["retry_info_trailer"].as_f64(),
+                pair[0]["at"].as_f64(),
+                pair[1]["at"].as_f64(),
+            ) {
+                assert!(
+                    next - then >= asked - 0.05,
+                    "the exporter retried after {:.3}s, the server asked for {asked:.3}s: {e}",
+                    next - then
+                );
+            }
+        }
+    }
     assert_eq!(
         refused(&server, &t.id, "rate_limited").await,
         throttled.len() as f64,
