@@ -50,7 +50,7 @@ pub(crate) fn with_outer_layers(
     routes: Router<GatewayState>,
     state: &GatewayState,
 ) -> Router<GatewayState> {
-    routes.layer(
+    routes.fallback(not_found).layer(
         ServiceBuilder::new()
             // Request id + access log: outermost, so every answer, a panic's and a refusal's
             // included, is logged with its id and counted.
@@ -61,6 +61,23 @@ pub(crate) fn with_outer_layers(
             // body byte is read, for HTTP and gRPC alike.
             .layer(from_fn_with_state(state.clone(), authenticate)),
     )
+}
+
+/// Nothing serves the path: a gRPC client gets `UNIMPLEMENTED` (as from any gRPC server), others
+/// a plain 404.
+async fn not_found(request: axum::extract::Request) -> Response {
+    let grpc = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"));
+    if grpc {
+        tonic::Status::unimplemented(format!("no such method {}", request.uri().path()))
+            .into_http::<Body>()
+            .into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "not found").into_response()
+    }
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {

@@ -6,6 +6,8 @@
 //! `trace-by-id` looks random sampled IDs up across every block (bloom pre-filter, then one row
 //! group) and prints latency percentiles.
 
+mod auth;
+
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub(crate) enum BenchCommand {
     GenBlocks(GenBlocksArgs),
     /// Measure trace-by-ID latency over blocks written by `gen-blocks`.
     TraceById(TraceByIdArgs),
+    /// Measure the cost of authenticating a key against the in-memory tenant snapshot.
+    Auth(auth::AuthArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +89,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::GenBlocks(args) => gen_blocks(args).await,
         BenchCommand::TraceById(args) => trace_by_id(args).await,
+        BenchCommand::Auth(args) => auth::auth(args).await,
     }
 }
 
