@@ -653,6 +653,15 @@ async fn auth_mode_trusted_header_takes_the_tenant_from_x_scope_orgid() {
         "malformed X-Scope-OrgID"
     );
 
+    // A tenant the control plane knows is held to its status: suspended → no ingest.
+    server.cli_ok(&["tenant", "create", "proxy-s"]).await;
+    server.cli_ok(&["tenant", "suspend", "proxy-s"]).await;
+    wait_until(
+        Duration::from_secs(10),
+        "the suspension of proxy-s to reach the server",
+        async || post(Some("proxy-s"), &data).await == 403,
+    )
+    .await;
     for id in [&trace_id, &grpc_trace] {
         let a = read_status(&server, id, &[(TENANT_HEADER, "proxy-a".to_owned())]).await;
         assert_eq!(a, 200, "proxy-a reads its trace");

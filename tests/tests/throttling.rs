@@ -192,6 +192,86 @@ async fn python_grpc_exporter_is_throttled_retries_and_delivers_every_span() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_http_exporter_waits_retry_after_and_delivers_every_span() {
+    let server = Sextant::start(Options::new()).await;
+    let t = limited_tenant(
+        &server,
+        "throttled-http",
+        &[
+            "--ingestion-rate-bytes",
+            "5000",
+            "--ingestion-burst-bytes",
+            "16000",
+        ],
+    )
+    .await;
+    let endpoint = server.http_url();
+    let authorization = t.write.basic();
+    let args = [
+        "--exporter",
+        "http",
+        "--endpoint",
+        &endpoint,
+        "--authorization",
+        &authorization,
+        "--exports",
+        "5",
+        "--spans",
+        "10",
+        "--pad-bytes",
+        "600",
+    ];
+    let output = run_script("throttled_send.py", &args).await;
+    let exports = exports(&output);
+    for (i, e) in exports.iter().enumerate() {
+        assert_eq!(
+            e["result"], "SUCCESS",
+            "export {i} was not delivered in the end: {e}\nexporter log: {}",
+            output["warnings"]
+        );
+        for pair in attempts(e).windows(2) {
+            let retry_after: f64 = pair[0]["retry_after"]
+                .as_str()
+                .unwrap_or_else(|| panic!("export {i}: a retried answer without Retry-After: {e}"))
+                .parse()
+                .unwrap_or_else(|_| panic!("export {i}: Retry-After is not seconds: {e}"));
+            assert_eq!(pair[0]["code"], 429, "export {i}: retried after {e}");
+            let waited = pair[1]["at"].as_f64().expect("at") - pair[0]["at"].as_f64().expect("at");
+            assert!(
+                waited >= retry_after - 0.05,
+                "export {i}: retried after {waited:.3}s, Retry-After said {retry_after}s: {e}"
+            );
+        }
+    }
+    let throttled = exports
+        .iter()
+        .flat_map(attempts)
+        .filter(|a| a["code"] == 429)
+        .count();
+    assert!(
+        throttled > 0,
+        "5 exports of ~7 KB at 5 KB/s were never throttled: {output}"
+    );
+    assert_eq!(
+        refused(&server, &t.id, "rate_limited").await,
+        throttled as f64,
+        "{REFUSED}{{reason=rate_limited}} against the 429 answers the exporter saw"
+    );
+    let sent = sent(&output).expect("the script's output");
+    let mut expected = Expected::default();
+    expected.add_request(&sent.data);
+    assert_eq!(expected.span_count(), 50, "spans sent");
+    assert_all_readable(
+        &server,
+        Some(&t.read),
+        &expected,
+        &[ReadApi::V1Json],
+        "after throttling over HTTP",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_over_the_burst_is_refused_once_and_not_retried() {
     let server = Sextant::start(Options::new()).await;
     let t = limited_tenant(
