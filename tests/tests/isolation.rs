@@ -300,6 +300,17 @@ async fn every_route_against_every_credential() {
             read: 200,
             lands_in: Some(a_id.clone()),
         },
+        // Grafana Enterprise's habit: Basic auth with an empty user and the token as password.
+        Credential {
+            name: "admin token as Basic :token with X-Scope-OrgID: B",
+            headers: vec![
+                ("authorization", basic("", &admin)),
+                (TENANT_HEADER, b_id.clone()),
+            ],
+            write: 200,
+            read: 404,
+            lands_in: Some(b_id.clone()),
+        },
         Credential {
             name: "A key with X-Scope-OrgID: B",
             headers: vec![
