@@ -107,10 +107,11 @@ async fn call(
     }
 }
 
-/// `A`'s key with one character of its secret changed.
+/// A key with one character of its secret changed (its checksum then no longer matches).
 fn wrong_secret(key: &str) -> String {
     let mut chars: Vec<char> = key.chars().collect();
-    let last = chars.len() - 2;
+    // `sxt_<id>_<32 secret characters><6 check characters>`: a character of the secret.
+    let last = chars.len() - 10;
     chars[last] = if chars[last] == 'a' { 'b' } else { 'a' };
     chars.into_iter().collect()
 }

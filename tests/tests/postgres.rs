@@ -178,8 +178,8 @@ async fn a_database_outage_keeps_known_keys_working_and_heals_without_restart() 
         expected.add_request(&data);
     }
 
-    // A key the server has not seen is refused: one created in the database behind the
-    // server's back, and a syntactically valid key with a wrong secret.
+    // A key the server has not seen is refused: a real one created in the database behind
+    // the server's back (through no proxy), and a known key with one character altered.
     let direct = db.direct_url();
     let unseen = server
         .cli_ok(&[
