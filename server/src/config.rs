@@ -51,6 +51,10 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Pool size for Postgres.
     pub max_connections: u32,
+    /// How long a Postgres statement waits for a pool connection (and so how quickly an
+    /// unreachable database is noticed).
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
     /// How the embedded SQLite database is opened.
     pub sqlite: SqliteConfig,
 }
@@ -60,6 +64,7 @@ impl Default for DatabaseConfig {
         Self {
             url: String::new(),
             max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
             sqlite: SqliteConfig::default(),
         }
     }
@@ -296,6 +301,7 @@ impl Config {
             ("ingester.sweep_interval", self.ingester.sweep_interval),
             ("catalog.metrics_interval", self.catalog.metrics_interval),
             ("auth.refresh_interval", self.auth.refresh_interval),
+            ("database.acquire_timeout", self.database.acquire_timeout),
             ("auth.usage_flush_interval", self.auth.usage_flush_interval),
             (
                 "auth.last_used_flush_interval",

@@ -132,8 +132,8 @@ pub(crate) async fn open_database(config: &Config, migrate: bool) -> anyhow::Res
     let options = DatabaseOptions {
         sqlite: config.database.sqlite.clone(),
         max_connections: config.database.max_connections,
+        acquire_timeout: config.database.acquire_timeout,
         migrate,
-        ..DatabaseOptions::default()
     };
     Database::connect(&config.database.url, &options)
         .await
@@ -205,8 +205,8 @@ pub(crate) async fn migrate(config: &Config) -> anyhow::Result<()> {
     let options = DatabaseOptions {
         sqlite: config.database.sqlite.clone(),
         max_connections: 2,
+        acquire_timeout: config.database.acquire_timeout,
         migrate: false,
-        ..DatabaseOptions::default()
     };
     let db = Database::connect_unmigrated(&config.database.url, &options)
         .await

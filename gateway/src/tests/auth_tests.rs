@@ -272,9 +272,12 @@ type Row = (Caller, u16, u16, u16, Answer, Answer, u16, u16);
 #[tokio::test]
 async fn isolation_matrix() {
     use Answer::{Grpc, Http};
-    use tonic::Code::{Ok as GOk, PermissionDenied as GDenied, Unauthenticated as GUnauth};
+    use tonic::Code::{
+        Ok as GOk, PermissionDenied as GDenied, Unauthenticated as GUnauth,
+        Unimplemented as GUnimpl,
+    };
     // Per caller: echo/buildinfo, trace v1/v2, OTLP/HTTP (both paths), gRPC export,
-    // StreamingQuerier (not served yet: 404 once authorised), /admin/…, a path nothing serves.
+    // StreamingQuerier (not served yet: UNIMPLEMENTED once authorised), /admin/…, a path nothing serves.
     let rows: [Row; 13] = [
         (
             Caller::Nobody,
@@ -312,19 +315,28 @@ async fn isolation_matrix() {
             200,
             403,
             Grpc(GDenied),
-            Http(404),
+            Grpc(GUnimpl),
             403,
             404,
         ),
         // B reads its own tenant's copy of the trace (checked below by the tenant asked).
-        (Caller::BKey, 200, 200, 200, Grpc(GOk), Http(404), 403, 404),
+        (
+            Caller::BKey,
+            200,
+            200,
+            200,
+            Grpc(GOk),
+            Grpc(GUnimpl),
+            403,
+            404,
+        ),
         (
             Caller::SuspendedKey,
             200,
             200,
             403,
             Grpc(GDenied),
-            Http(404),
+            Grpc(GUnimpl),
             403,
             404,
         ),
@@ -354,7 +366,7 @@ async fn isolation_matrix() {
             200,
             200,
             Grpc(GOk),
-            Http(404),
+            Grpc(GUnimpl),
             404,
             404,
         ),
@@ -394,7 +406,7 @@ async fn isolation_matrix() {
             200,
             200,
             Grpc(GOk),
-            Http(404),
+            Grpc(GUnimpl),
             403,
             404,
         ),
