@@ -183,6 +183,27 @@ pub(crate) fn check_swap(tenant: &TenantId, inputs: &[String], outputs: &[BlockR
     Ok(())
 }
 
+/// Folds `(tenant, state, blocks, bytes)` rows ordered by tenant into per-tenant statistics.
+pub(crate) fn fold_stats(rows: Vec<(String, String, i64, i64)>) -> Result<Vec<crate::TenantStats>> {
+    let mut out: Vec<crate::TenantStats> = Vec::new();
+    for (tenant, state, count, bytes) in rows {
+        let tenant = TenantId::new(&tenant)
+            .map_err(|e| Error::Corrupt(format!("tenant {tenant:?}: {e}")))?;
+        if out.last().is_none_or(|s| s.tenant != tenant) {
+            out.push(crate::TenantStats::empty(tenant));
+        }
+        let entry = out.last_mut().expect("pushed above");
+        let count = u64::try_from(count).unwrap_or(0);
+        let bytes = u64::try_from(bytes).unwrap_or(0);
+        match state.as_str() {
+            LIVE => (entry.live_blocks, entry.live_bytes) = (count, bytes),
+            RETIRED => (entry.retired_blocks, entry.retired_bytes) = (count, bytes),
+            other => return Err(Error::Corrupt(format!("unknown block state {other:?}"))),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,25 +252,4 @@ mod tests {
         assert_eq!(expiry_millis(t, Duration::from_millis(250)), 1_250);
         assert_eq!(expiry_millis(t, Duration::MAX), i64::MAX);
     }
-}
-
-/// Folds `(tenant, state, blocks, bytes)` rows ordered by tenant into per-tenant statistics.
-pub(crate) fn fold_stats(rows: Vec<(String, String, i64, i64)>) -> Result<Vec<crate::TenantStats>> {
-    let mut out: Vec<crate::TenantStats> = Vec::new();
-    for (tenant, state, count, bytes) in rows {
-        let tenant = TenantId::new(&tenant)
-            .map_err(|e| Error::Corrupt(format!("tenant {tenant:?}: {e}")))?;
-        if out.last().is_none_or(|s| s.tenant != tenant) {
-            out.push(crate::TenantStats::empty(tenant));
-        }
-        let entry = out.last_mut().expect("pushed above");
-        let count = u64::try_from(count).unwrap_or(0);
-        let bytes = u64::try_from(bytes).unwrap_or(0);
-        match state.as_str() {
-            LIVE => (entry.live_blocks, entry.live_bytes) = (count, bytes),
-            RETIRED => (entry.retired_blocks, entry.retired_bytes) = (count, bytes),
-            other => return Err(Error::Corrupt(format!("unknown block state {other:?}"))),
-        }
-    }
-    Ok(out)
 }
