@@ -104,16 +104,22 @@ async fn ready(State(health): State<Arc<Health>>) -> impl IntoResponse {
         Ok(()) => {
             let warnings = health.warnings();
             if warnings.is_empty() {
-                (StatusCode::OK, "ready".to_string())
+                (StatusCode::OK, "ready".to_string()).into_response()
             } else {
                 let body = serde_json::json!({ "status": "ready", "degraded": warnings });
-                (StatusCode::OK, body.to_string())
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+                    .into_response()
             }
         }
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {reason}"),
-        ),
+        )
+            .into_response(),
     }
 }
 
