@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Authentication + rate-limiting overhead (issue #4's figure): alternates scripts/bench-ingest.sh
-# with AUTH_MODE=none and AUTH_MODE=keys ROUNDS times on the same release binary and prints the
+# with AUTH_MODE=none and AUTH_MODE=keys ROUNDS times (ABBA order) on the same release binary and prints the
 # acknowledged spans/s of each run and the ratio keys/none of the medians.
 #
 # Usage: scripts/bench-auth.sh [grpc|http] [duration] [rounds]
@@ -18,7 +18,9 @@ fi
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for round in $(seq 1 "$rounds"); do
-  for mode in none keys; do
+  # ABBA order, so a drift of the machine over the runs (disk, page cache) favours neither.
+  if [ $((round % 2)) = 1 ]; then order="none keys"; else order="keys none"; fi
+  for mode in $order; do
     AUTH_MODE=$mode scripts/bench-ingest.sh "$protocol" "$duration" \
       | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["auth_mode"], d["acknowledged_spans_per_second"], d["server_cpu_cores"])' \
       | tee -a "$results" >&2
