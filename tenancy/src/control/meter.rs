@@ -11,9 +11,10 @@ use crate::usage::{UsageRow, UtcDay};
 pub(super) struct Meter {
     /// The day the persisted totals were read for.
     base_day: UtcDay,
-    /// Persisted totals of `base_day` and its month, per tenant, read at start.
+    /// Persisted totals of `base_day` and its month, per tenant, read at start and after every
+    /// flush.
     base: HashMap<TenantId, PeriodUsage>,
-    /// Accepted bytes recorded by this process, per tenant and day (flushed or not).
+    /// Accepted bytes recorded by this process and not yet in `base`, per tenant and day.
     recorded: HashMap<TenantId, BTreeMap<UtcDay, u64>>,
     /// Not yet written.
     pending: HashMap<(TenantId, UtcDay), UsageRow>,
@@ -95,6 +96,25 @@ impl Meter {
                 .entry((row.tenant.clone(), row.day))
                 .or_insert_with(|| UsageRow::empty(row.tenant.clone(), row.day))
                 .add(&row);
+        }
+    }
+
+    /// Replaces the base by freshly read stored totals of `day` (everything written so far, by
+    /// every process); from then on only what is not yet written counts on top of it.
+    pub(super) fn rebase(&mut self, day: UtcDay, totals: Vec<(TenantId, PeriodUsage)>) {
+        self.base_day = day;
+        self.base = totals.into_iter().collect();
+        self.recorded.clear();
+        for ((tenant, row_day), row) in &self.pending {
+            if row.accepted_bytes > 0 {
+                let slot = self
+                    .recorded
+                    .entry(tenant.clone())
+                    .or_default()
+                    .entry(*row_day)
+                    .or_default();
+                *slot = slot.saturating_add(row.accepted_bytes);
+            }
         }
     }
 

@@ -250,21 +250,30 @@ impl ControlPlane {
         Ok(revision)
     }
 
-    /// Writes the usage recorded since the last flush; on failure it is kept for the next.
+    /// Writes the usage recorded since the last flush (on failure it is kept for the next),
+    /// then re-reads today's stored totals, which include what other processes sharing the
+    /// database wrote: quotas then count every process's traffic, not only this one's.
     pub async fn flush_usage(&self) -> Result<()> {
         let _one = self.flushing.lock().await;
         let rows = lock(&self.meter).take_pending();
-        if rows.is_empty() {
-            return Ok(());
+        if !rows.is_empty()
+            && let Err(e) = self.db.add_usage(&rows).await
+        {
+            lock(&self.meter).restore(rows);
+            lock(&self.status).db_error = Some(e.to_string());
+            return Err(e);
         }
-        match self.db.add_usage(&rows).await {
-            Ok(()) => {
-                let now = (self.clock)();
-                lock(&self.meter).prune(UtcDay::of(now));
+        let today = UtcDay::of((self.clock)());
+        match self.db.all_period_totals(today).await {
+            Ok(totals) => {
+                let mut meter = lock(&self.meter);
+                meter.rebase(today, totals);
+                meter.prune(today);
                 Ok(())
             }
             Err(e) => {
-                lock(&self.meter).restore(rows);
+                // The base read at start plus everything recorded since stays right for this
+                // process; only other processes' traffic is missing until the next read.
                 lock(&self.status).db_error = Some(e.to_string());
                 Err(e)
             }

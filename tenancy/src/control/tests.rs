@@ -281,6 +281,60 @@ async fn usage_is_metered_flushed_and_read_back_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_count_what_other_processes_on_the_database_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, db) = sqlite_file(dir.path()).await;
+    let other = Arc::new(
+        Database::connect(&url, &DatabaseOptions::default())
+            .await
+            .expect("second handle"),
+    );
+    let clock = ManualClock::new(1_774_958_400_000);
+    // Flushing only when asked, so the test decides when each process writes and reads.
+    let one = ControlPlane::start(Arc::clone(&db), config(), clock.clock())
+        .await
+        .expect("first gateway");
+    let two = ControlPlane::start(other, config(), clock.clock())
+        .await
+        .expect("second gateway");
+    let a = t("tenant-a");
+    one.record(&a, clock.now(), &accepted(600));
+    two.record(&a, clock.now(), &accepted(50));
+    assert_eq!(
+        two.usage(&a, clock.now()).day_bytes,
+        50,
+        "only its own so far"
+    );
+    one.flush_usage().await.expect("first flushes");
+    two.flush_usage()
+        .await
+        .expect("second flushes and re-reads");
+    assert_eq!(
+        two.usage(&a, clock.now()),
+        PeriodUsage {
+            day_bytes: 650,
+            month_bytes: 650
+        },
+        "both processes' traffic"
+    );
+    // Recorded after the last flush: counted once, on top of the stored totals.
+    two.record(&a, clock.now(), &accepted(5));
+    assert_eq!(two.usage(&a, clock.now()).day_bytes, 655);
+    one.flush_usage().await.expect("first re-reads");
+    assert_eq!(
+        one.usage(&a, clock.now()).day_bytes,
+        650,
+        "second's 5 not written yet"
+    );
+    two.flush_usage().await.expect("second writes its 5");
+    one.flush_usage().await.expect("first re-reads");
+    assert_eq!(one.usage(&a, clock.now()).day_bytes, 655);
+    assert_eq!(two.usage(&a, clock.now()).day_bytes, 655);
+    one.close().await.expect("close");
+    two.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_last_use_is_written_lazily() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, db) = sqlite_file(dir.path()).await;
