@@ -62,10 +62,14 @@
 mod bloom;
 mod decode;
 mod encode;
+mod filter;
 mod reader;
 mod schema;
+mod search;
 mod writer;
 
+#[cfg(test)]
+mod search_tests;
 #[cfg(test)]
 mod testgen;
 #[cfg(test)]
@@ -73,6 +77,7 @@ mod tests;
 
 pub use bloom::TraceBloom;
 pub use reader::{BlockCaches, find_trace, read_block_info};
+pub use search::{BlockSearchResult, block_overlaps, search_block};
 pub use writer::{BlockInfo, BlockOptions, RowGroupInfo, write_block};
 
 /// The version of the block layout this code writes and reads.
