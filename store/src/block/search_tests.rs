@@ -640,3 +640,118 @@ async fn a_bad_regex_is_a_bad_request() {
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadRequest);
 }
+
+/// Arbitrary traces (wrapping durations, NaN, every value kind, duplicate keys): the spans
+/// passing are still exactly the naive ones.
+mod arbitrary {
+    use proptest::prelude::*;
+
+    use super::super::testgen::trace;
+    use super::super::tests::runtime;
+    use super::*;
+
+    fn signed_duration(s: &Span) -> i64 {
+        s.end_time_unix_nano.wrapping_sub(s.start_time_unix_nano) as i64
+    }
+
+    fn numeric_at_least(attrs: &[KeyValue], key: &str, min: f64) -> bool {
+        attrs.iter().filter(|kv| kv.key == key).any(|kv| {
+            match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::IntValue(i)) => *i as f64 >= min,
+                Some(Value::DoubleValue(d)) => *d >= min,
+                _ => false,
+            }
+        })
+    }
+
+    fn cases(base: u64) -> Vec<(FetchRequest, Keep)> {
+        let intr = AttributeRef::Intrinsic;
+        vec![
+            (
+                request(
+                    true,
+                    vec![Condition::new(
+                        intr(Intrinsic::Duration),
+                        FetchOp::Gt,
+                        vec![Static::Int(1_000)],
+                    )],
+                ),
+                Box::new(|v| signed_duration(v.span) > 1_000),
+            ),
+            (
+                request(
+                    true,
+                    vec![Condition::new(
+                        AttributeRef::span("a"),
+                        FetchOp::Ge,
+                        vec![Static::Int(0)],
+                    )],
+                ),
+                Box::new(|v| numeric_at_least(&v.span.attributes, "a", 0.0)),
+            ),
+            (
+                request(
+                    false,
+                    vec![
+                        Condition::eq(intr(Intrinsic::Status), Static::Status(StatusCode::Ok)),
+                        Condition::exists(AttributeRef::resource("b")),
+                    ],
+                ),
+                Box::new(|v| {
+                    status(v.span) == 1
+                        || v.resource
+                            .iter()
+                            .any(|kv| kv.key == "b" && kv.value.is_some())
+                }),
+            ),
+            (
+                FetchRequest::all(TimeRange::new(base, base + 1_000)),
+                Box::new(move |v| {
+                    v.trace.start <= base + 1_000 && v.trace.end.max(v.trace.start) >= base
+                }),
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_traces_pass_exactly(
+            traces in prop::collection::vec(trace(), 1..8),
+            rg in 1usize..6,
+        ) {
+            runtime().block_on(async {
+                let store = InMemory::new();
+                let prefix = Path::from("acme/blocks/p1");
+                let options = BlockOptions { row_group_spans: rg, ..BlockOptions::default() };
+                let info = write_block(&store, &prefix, "p1", &tenant(), traces.clone(), &options)
+                    .await
+                    .unwrap();
+                let meta = info.to_block_meta().unwrap();
+                // Traces with the same ID merge in a block; the naive side merges them too.
+                let mut merged: Vec<(TraceId, TracesData)> = Vec::new();
+                for (id, data) in &traces {
+                    match merged.iter_mut().find(|(m, _)| m == id) {
+                        Some((_, d)) => d.resource_spans.extend(data.resource_spans.clone()),
+                        None => merged.push((*id, data.clone())),
+                    }
+                }
+                for (request, keep) in cases(1_700_000_000_000_000_000) {
+                    let found = search_block(&store, &prefix, &meta, &request, &BlockCaches::default())
+                        .await
+                        .unwrap();
+                    let expected = naive(&merged, &keep);
+                    let got: BTreeSet<(TraceId, Vec<u8>)> =
+                        found.matched_spans.iter().cloned().collect();
+                    prop_assert_eq!(&got, &expected, "{:?}", request);
+                    for (id, data) in &found.traces {
+                        let (_, original) = merged.iter().find(|(t, _)| t == id).unwrap();
+                        prop_assert_eq!(canonical(data), canonical(original));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
