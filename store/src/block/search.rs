@@ -103,6 +103,10 @@ pub async fn search_block(
         }
     }
     let mut chunks = fetch(store, &data_path, &metadata, &wanted, &mut result).await?;
+    for &(rg, leaf) in &wanted {
+        let c = parquet.row_group(rg).column(leaf);
+        result.inspected_bytes += c.uncompressed_size().max(0) as u64;
+    }
     let first_chunks = chunks.clone();
     let (plan_meta, plan_cands) = (metadata.clone(), candidates.clone());
     let mask_roots = roots.clone();
@@ -149,7 +153,7 @@ pub async fn search_block(
     Ok(result)
 }
 
-/// Fetches the column chunks `(row group, leaf)` in one request and counts them.
+/// Fetches the column chunks `(row group, leaf)` in one request and counts the bytes fetched.
 async fn fetch(
     store: &dyn ObjectStore,
     path: &Path,
@@ -173,10 +177,6 @@ async fn fetch(
         .await
         .map_err(|e| Error::object_store(format!("get column chunks of {path}"), e))?;
     result.fetched_bytes += bytes.iter().map(|b| b.len() as u64).sum::<u64>();
-    for &(rg, leaf) in wanted {
-        let c = parquet.row_group(rg).column(leaf);
-        result.inspected_bytes += c.uncompressed_size().max(0) as u64;
-    }
     Ok(ranges.iter().map(|r| r.start).zip(bytes).collect())
 }
 
