@@ -58,11 +58,17 @@
 //!
 //! Reading a trace back regroups its spans by resource and scope in the order they first
 //! appear; everything else is returned exactly as written.
+//!
+//! Search ([`search_block`]) evaluates a `sextant_model::FetchRequest` as a pre-filter: row
+//! groups whose column statistics rule out the time range or an AND-condition are skipped, the
+//! conditions' columns alone are read to find passing rows, then every column of only the row
+//! groups (and only the rows) of the traces holding them.
 
 mod bloom;
 mod decode;
 mod encode;
 mod filter;
+mod prune;
 mod reader;
 mod schema;
 mod search;
