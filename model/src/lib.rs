@@ -8,6 +8,7 @@
 
 mod access;
 mod error;
+pub mod fetch;
 mod ids;
 mod limits;
 pub mod otlp;
@@ -21,6 +22,9 @@ pub use access::{
     UsageMeter,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use fetch::{
+    AttributeRef, AttributeScope, Condition, FetchOp, FetchRequest, Intrinsic, Static,
+};
 pub use ids::{IdError, SpanId, TenantId, TraceId};
 pub use limits::{DiscardReason, Limits};
 pub use ports::{

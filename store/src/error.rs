@@ -90,6 +90,9 @@ pub enum Error {
     /// A block object written by another (newer) format version; not read.
     #[error("{what} has unsupported block format version {version}")]
     UnsupportedBlockVersion { what: &'static str, version: u32 },
+    /// A search request the block reader cannot run (bad regular expression, missing operand).
+    #[error("invalid search request: {reason}")]
+    InvalidFetch { reason: String },
     /// A blocking task panicked or was cancelled.
     #[error("{context}: task failed")]
     Task { context: &'static str },
@@ -149,7 +152,7 @@ impl Error {
                 object_error_kind(source)
             }
             Self::ObjectPath { .. } => ErrorKind::Internal,
-            Self::StorageConfig { .. } => ErrorKind::BadRequest,
+            Self::StorageConfig { .. } | Self::InvalidFetch { .. } => ErrorKind::BadRequest,
         }
     }
 

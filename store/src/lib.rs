@@ -14,7 +14,7 @@
 //! overwrites rather than duplicates. Listing the bucket ([`list_tenants`],
 //! [`list_block_folders`]) is only for `sextant store repair`.
 //!
-//! Blocks ([`write_block`], [`find_trace`]) are the immutable Parquet form of completed traces on
+//! Blocks ([`write_block`], [`find_trace`], [`search_block`]) are the immutable Parquet form of completed traces on
 //! object storage; the block module documents the schema (format version [`FORMAT_VERSION`]).
 
 mod block;
@@ -23,9 +23,9 @@ mod object;
 mod wal;
 
 pub use block::{
-    BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, DATA_FILE, FORMAT_VERSION,
-    FORMAT_VERSION_KEY, META_FILE, RowGroupInfo, TraceBloom, find_trace, read_block_info,
-    write_block,
+    BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, BlockSearchResult, DATA_FILE, FORMAT_VERSION,
+    FORMAT_VERSION_KEY, META_FILE, RowGroupInfo, TraceBloom, block_overlaps, find_trace,
+    read_block_info, search_block, write_block,
 };
 pub use error::{Error, Result, WAL_RETRY_AFTER};
 pub use object::{

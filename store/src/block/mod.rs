@@ -58,14 +58,24 @@
 //!
 //! Reading a trace back regroups its spans by resource and scope in the order they first
 //! appear; everything else is returned exactly as written.
+//!
+//! Search ([`search_block`]) evaluates a `sextant_model::FetchRequest` as a pre-filter: row
+//! groups whose column statistics rule out the time range or an AND-condition are skipped, the
+//! conditions' columns alone are read to find passing rows, then every column of only the row
+//! groups (and only the rows) of the traces holding them.
 
 mod bloom;
 mod decode;
 mod encode;
+mod filter;
+mod prune;
 mod reader;
 mod schema;
+mod search;
 mod writer;
 
+#[cfg(test)]
+mod search_tests;
 #[cfg(test)]
 mod testgen;
 #[cfg(test)]
@@ -73,6 +83,7 @@ mod tests;
 
 pub use bloom::TraceBloom;
 pub use reader::{BlockCaches, find_trace, read_block_info};
+pub use search::{BlockSearchResult, block_overlaps, search_block};
 pub use writer::{BlockInfo, BlockOptions, RowGroupInfo, write_block};
 
 /// The version of the block layout this code writes and reads.

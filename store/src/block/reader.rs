@@ -37,8 +37,8 @@ pub struct BlockCaches {
 }
 
 #[derive(Debug, Clone)]
-struct Footer {
-    metadata: ArrowReaderMetadata,
+pub(crate) struct Footer {
+    pub(crate) metadata: ArrowReaderMetadata,
 }
 
 impl BlockCaches {
@@ -165,20 +165,8 @@ pub async fn find_trace(
     }
 
     let data_path = prefix.clone().join(DATA_FILE);
-    let cached = caches.footers.lock().get(data_path.as_ref());
-    let footer = match cached {
-        Some(footer) => footer,
-        None => {
-            let (footer, fetched) = read_footer(store, &data_path).await?;
-            inspected += fetched;
-            let size = footer.metadata.metadata().memory_size();
-            caches
-                .footers
-                .lock()
-                .insert(data_path.to_string(), footer.clone(), size);
-            footer
-        }
-    };
+    let (footer, fetched) = cached_footer(store, &data_path, caches).await?;
+    inspected += fetched;
 
     let metadata = footer.metadata.metadata().clone();
     let Some(row_group) = candidate_row_group(&metadata, &trace_id) else {
@@ -213,8 +201,27 @@ pub async fn find_trace(
     Ok(found.map(|trace| (trace, inspected)))
 }
 
+/// The footer of `data_path`, from the cache or the store; also the bytes fetched for it.
+pub(crate) async fn cached_footer(
+    store: &dyn ObjectStore,
+    data_path: &Path,
+    caches: &BlockCaches,
+) -> Result<(Footer, u64)> {
+    let cached = caches.footers.lock().get(data_path.as_ref());
+    if let Some(footer) = cached {
+        return Ok((footer, 0));
+    }
+    let (footer, fetched) = read_footer(store, data_path).await?;
+    let size = footer.metadata.metadata().memory_size();
+    caches
+        .footers
+        .lock()
+        .insert(data_path.to_string(), footer.clone(), size);
+    Ok((footer, fetched))
+}
+
 /// A length large enough for the reader's bounds checks: the end of the last column chunk.
-fn footer_file_len(_metadata: &ParquetMetaData, ranges: &[Range<u64>]) -> u64 {
+pub(crate) fn footer_file_len(_metadata: &ParquetMetaData, ranges: &[Range<u64>]) -> u64 {
     ranges.iter().map(|r| r.end).max().unwrap_or(0)
 }
 
@@ -349,9 +356,9 @@ fn read_trace(
 
 /// The fetched column chunks of one row group, served to the synchronous Parquet reader.
 #[derive(Debug, Clone)]
-struct Sparse {
-    len: u64,
-    chunks: Vec<(u64, Bytes)>,
+pub(crate) struct Sparse {
+    pub(crate) len: u64,
+    pub(crate) chunks: Vec<(u64, Bytes)>,
 }
 
 impl Sparse {

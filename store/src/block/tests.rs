@@ -14,7 +14,7 @@ use super::writer::encode_block;
 use super::*;
 use crate::error::Error;
 
-fn tenant() -> TenantId {
+pub(super) fn tenant() -> TenantId {
     TenantId::new("acme").unwrap()
 }
 
@@ -24,7 +24,7 @@ fn prefix(id: &str) -> Path {
 
 /// The trace as (resource, scope, span) encodings, sorted and regrouped: equal for two
 /// `TracesData` exactly when they hold the same spans under the same resources and scopes.
-fn canonical(data: &TracesData) -> Vec<u8> {
+pub(super) fn canonical(data: &TracesData) -> Vec<u8> {
     let mut triples = Vec::new();
     for rs in &data.resource_spans {
         let r = ResourceSpans {
@@ -67,7 +67,7 @@ async fn write(
         .unwrap()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

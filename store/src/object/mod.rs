@@ -20,6 +20,9 @@ pub use config::{S3Options, Secret, StorageConfig};
 pub use listing::{
     BlockFolder, RootListing, TenantListing, list_block_folder, list_block_folders, list_tenants,
 };
+/// Byte and request counts of block reads in the block tests.
+#[cfg(test)]
+pub(crate) use metered::MeteredStore;
 pub use metrics::ObjectStoreMetrics;
 pub use open::open_store;
 pub use paths::{BlockFile, BlockId, BlockPath};

@@ -1,0 +1,333 @@
+//! `search_block`: a [`FetchRequest`] over one block, as a pre-filter.
+//!
+//! 1. The block's time range (from the catalog) against the request's: no overlap, no reads.
+//! 2. The footer (cached): row groups whose statistics rule out the time range or an
+//!    AND-condition (every condition, for OR) are skipped.
+//! 3. Pass one fetches only the column chunks the conditions need, of the remaining row groups,
+//!    and finds the rows that pass.
+//! 4. Pass two fetches the other column chunks of only the row groups holding a passing row,
+//!    and decodes only the rows of the traces those rows belong to.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use arrow_array::cast::AsArray;
+use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
+use sextant_model::otlp::TracesData;
+use sextant_model::{BlockMeta, FetchRequest, TraceId};
+
+use super::DATA_FILE;
+use super::decode::{Grouper, append_spans};
+use super::filter::Plan;
+use super::reader::{BlockCaches, Sparse, cached_footer};
+use super::schema;
+use crate::error::{Error, Result};
+
+/// What [`search_block`] found in one block.
+#[derive(Debug, Default)]
+pub struct BlockSearchResult {
+    /// Every span of each trace holding a span that passed the pre-filter, in trace-ID order.
+    pub traces: Vec<(TraceId, TracesData)>,
+    /// The trace and span ID of every span that passed the pre-filter.
+    pub matched_spans: Vec<(TraceId, Vec<u8>)>,
+    /// Uncompressed bytes of the column chunks decoded.
+    pub inspected_bytes: u64,
+    /// Bytes fetched from the object store (the footer only on a cache miss).
+    pub fetched_bytes: u64,
+    /// Row groups whose conditions' columns were read (pass one).
+    pub row_groups_read: usize,
+    /// Row groups the statistics ruled out.
+    pub row_groups_skipped: usize,
+    /// Row groups read whole for the traces they return (pass two).
+    pub row_groups_fetched: usize,
+}
+
+/// Whether a block can hold spans of `request` at all, from its catalog entry alone.
+pub fn block_overlaps(meta: &BlockMeta, request: &FetchRequest) -> bool {
+    meta.range.overlaps(&request.range)
+}
+
+/// Runs `request` over the block in `prefix` (its folder) as a pre-filter: every span that
+/// matches is in a returned trace, perhaps with some that do not (see `sextant_model::fetch`).
+pub async fn search_block(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+    meta: &BlockMeta,
+    request: &FetchRequest,
+    caches: &BlockCaches,
+) -> Result<BlockSearchResult> {
+    let mut plan = Plan::new(request)?;
+    let mut result = BlockSearchResult::default();
+    if !block_overlaps(meta, request) {
+        return Ok(result);
+    }
+    if request.range.start <= meta.range.start && meta.range.end <= request.range.end {
+        plan.block_within_range();
+    }
+    let data_path = prefix.clone().join(DATA_FILE);
+    let (footer, fetched) = cached_footer(store, &data_path, caches).await?;
+    result.fetched_bytes += fetched;
+    let metadata = footer.metadata;
+    let parquet = metadata.metadata().clone();
+    let descr = parquet.file_metadata().schema_descr_ptr();
+
+    let candidates: Vec<usize> = (0..parquet.num_row_groups())
+        .filter(|&rg| plan.row_group_may_match(parquet.row_group(rg)))
+        .collect();
+    result.row_groups_skipped = parquet.num_row_groups() - candidates.len();
+    result.row_groups_read = candidates.len();
+    if candidates.is_empty() {
+        return Ok(result);
+    }
+
+    // Pass one: the conditions' columns of the candidate row groups.
+    let arrow_schema = schema::schema();
+    let roots: Vec<usize> = plan
+        .columns()
+        .iter()
+        .filter_map(|name| arrow_schema.index_of(name).ok())
+        .collect();
+    let leaves: Vec<usize> = (0..descr.num_columns())
+        .filter(|&leaf| roots.contains(&descr.get_column_root_idx(leaf)))
+        .collect();
+    let mut wanted = Vec::new();
+    for &rg in &candidates {
+        for &leaf in &leaves {
+            wanted.push((rg, leaf));
+        }
+    }
+    let mut chunks = fetch(store, &data_path, &metadata, &wanted, &mut result).await?;
+    for &(rg, leaf) in &wanted {
+        let c = parquet.row_group(rg).column(leaf);
+        result.inspected_bytes += c.uncompressed_size().max(0) as u64;
+    }
+    let first_chunks = chunks.clone();
+    let (plan_meta, plan_cands) = (metadata.clone(), candidates.clone());
+    let mask_roots = roots.clone();
+    let matches = tokio::task::spawn_blocking(move || {
+        first_pass(&plan, first_chunks, plan_meta, &plan_cands, &mask_roots)
+    })
+    .await
+    .map_err(|_| Error::Task {
+        context: "search row groups",
+    })??;
+
+    // Pass two: every other column of the row groups with a passing row.
+    let hit: Vec<&RowGroupHits> = matches.iter().filter(|m| !m.traces.is_empty()).collect();
+    result.row_groups_fetched = hit.len();
+    if hit.is_empty() {
+        return Ok(result);
+    }
+    let mut wanted = Vec::new();
+    for m in &hit {
+        for leaf in (0..descr.num_columns()).filter(|l| !leaves.contains(l)) {
+            wanted.push((m.row_group, leaf));
+        }
+    }
+    chunks.extend(fetch(store, &data_path, &metadata, &wanted, &mut result).await?);
+    // Decoding pass two decodes every chunk of those row groups again.
+    for m in &hit {
+        for leaf in 0..descr.num_columns() {
+            let c = parquet.row_group(m.row_group).column(leaf);
+            result.inspected_bytes += c.uncompressed_size().max(0) as u64;
+        }
+    }
+    let hits: Vec<RowGroupHits> = matches
+        .into_iter()
+        .filter(|m| !m.traces.is_empty())
+        .collect();
+    let (traces, matched) =
+        tokio::task::spawn_blocking(move || second_pass(chunks, metadata, hits))
+            .await
+            .map_err(|_| Error::Task {
+                context: "read matching traces",
+            })??;
+    result.traces = traces;
+    result.matched_spans = matched;
+    Ok(result)
+}
+
+/// Fetches the column chunks `(row group, leaf)` in one request and counts the bytes fetched.
+async fn fetch(
+    store: &dyn ObjectStore,
+    path: &Path,
+    metadata: &ArrowReaderMetadata,
+    wanted: &[(usize, usize)],
+    result: &mut BlockSearchResult,
+) -> Result<Vec<(u64, Bytes)>> {
+    let parquet = metadata.metadata();
+    let ranges: Vec<Range<u64>> = wanted
+        .iter()
+        .map(|&(rg, leaf)| {
+            let (start, len) = parquet.row_group(rg).column(leaf).byte_range();
+            start..start + len
+        })
+        .collect();
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bytes = store
+        .get_ranges(path, &ranges)
+        .await
+        .map_err(|e| Error::object_store(format!("get column chunks of {path}"), e))?;
+    result.fetched_bytes += bytes.iter().map(|b| b.len() as u64).sum::<u64>();
+    Ok(ranges.iter().map(|r| r.start).zip(bytes).collect())
+}
+
+fn sparse(chunks: Vec<(u64, Bytes)>) -> Sparse {
+    let len = chunks
+        .iter()
+        .map(|(at, b)| at + b.len() as u64)
+        .max()
+        .unwrap_or(0);
+    Sparse { len, chunks }
+}
+
+/// The passing rows of one row group, as the row ranges of their traces.
+#[derive(Debug)]
+struct RowGroupHits {
+    row_group: usize,
+    /// Row range of each trace holding a passing row, ascending.
+    traces: Vec<Range<usize>>,
+    /// Passing rows, ascending.
+    rows: BTreeSet<usize>,
+}
+
+fn first_pass(
+    plan: &Plan,
+    chunks: Vec<(u64, Bytes)>,
+    metadata: ArrowReaderMetadata,
+    candidates: &[usize],
+    roots: &[usize],
+) -> Result<Vec<RowGroupHits>> {
+    let data = sparse(chunks);
+    let descr = metadata.metadata().file_metadata().schema_descr_ptr();
+    let mut out = Vec::with_capacity(candidates.len());
+    for &rg in candidates {
+        let rows = metadata.metadata().row_group(rg).num_rows().max(1) as usize;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), metadata.clone())
+                .with_row_groups(vec![rg])
+                .with_projection(ProjectionMask::roots(&descr, roots.iter().copied()))
+                .with_batch_size(rows)
+                .build()
+                .map_err(|e| Error::parquet("read search columns", e))?;
+        let mut hits = RowGroupHits {
+            row_group: rg,
+            traces: Vec::new(),
+            rows: BTreeSet::new(),
+        };
+        let mut offset = 0usize;
+        for batch in reader {
+            let batch = batch.map_err(|e| Error::arrow("read search columns", e))?;
+            let pass = plan.evaluate(&batch)?;
+            let ids = batch
+                .column_by_name(schema::TRACE_ID)
+                .ok_or(Error::BlockFormat {
+                    reason: "missing trace_id".into(),
+                })?
+                .as_fixed_size_binary();
+            let n = batch.num_rows();
+            let mut start = 0;
+            while start < n {
+                let mut end = start + 1;
+                while end < n && ids.value(end) == ids.value(start) {
+                    end += 1;
+                }
+                let passing: Vec<usize> = (start..end).filter(|&r| pass[r]).collect();
+                if !passing.is_empty() {
+                    hits.traces.push(offset + start..offset + end);
+                    hits.rows.extend(passing.into_iter().map(|r| offset + r));
+                }
+                start = end;
+            }
+            offset += n;
+        }
+        out.push(hits);
+    }
+    Ok(out)
+}
+
+type Found = (Vec<(TraceId, TracesData)>, Vec<(TraceId, Vec<u8>)>);
+
+fn second_pass(
+    chunks: Vec<(u64, Bytes)>,
+    metadata: ArrowReaderMetadata,
+    hits: Vec<RowGroupHits>,
+) -> Result<Found> {
+    let data = sparse(chunks);
+    let mut traces = Vec::new();
+    let mut matched = Vec::new();
+    for hit in hits {
+        let mut selectors = Vec::new();
+        let mut at = 0;
+        let mut selected = 0;
+        for t in &hit.traces {
+            if t.start > at {
+                selectors.push(RowSelector::skip(t.start - at));
+            }
+            selectors.push(RowSelector::select(t.len()));
+            selected += t.len();
+            at = t.end;
+        }
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), metadata.clone())
+                .with_row_groups(vec![hit.row_group])
+                .with_row_selection(RowSelection::from(selectors))
+                .with_batch_size(selected.max(1))
+                .build()
+                .map_err(|e| Error::parquet("read matching traces", e))?;
+        let mut batches = Vec::new();
+        for batch in reader {
+            batches.push(batch.map_err(|e| Error::arrow("read matching traces", e))?);
+        }
+        // The batch size covers the selection: one batch, so traces are whole in it.
+        if batches.len() != 1 {
+            return Err(Error::BlockFormat {
+                reason: format!("expected one batch per row group, got {}", batches.len()),
+            });
+        }
+        let batch = batches.remove(0);
+        let ids = batch
+            .column_by_name(schema::TRACE_ID)
+            .ok_or(Error::BlockFormat {
+                reason: "missing trace_id".into(),
+            })?
+            .as_fixed_size_binary()
+            .clone();
+        let span_ids = batch
+            .column_by_name(schema::SPAN_ID)
+            .ok_or(Error::BlockFormat {
+                reason: "missing span_id".into(),
+            })?
+            .as_binary::<i32>()
+            .clone();
+        let mut out_row = 0;
+        for t in &hit.traces {
+            let len = t.len();
+            let id = TraceId(
+                ids.value(out_row)
+                    .try_into()
+                    .map_err(|_| Error::BlockFormat {
+                        reason: "trace id is not 16 bytes".into(),
+                    })?,
+            );
+            let mut grouper = Grouper::default();
+            append_spans(&batch.slice(out_row, len), &mut grouper)?;
+            for row in t.clone() {
+                if hit.rows.contains(&row) {
+                    matched.push((id, span_ids.value(out_row + row - t.start).to_vec()));
+                }
+            }
+            traces.push((id, grouper.finish()));
+            out_row += len;
+        }
+    }
+    Ok((traces, matched))
+}
