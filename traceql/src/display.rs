@@ -1,10 +1,60 @@
-//! Queries back to text that parses to the same tree. Operands that are themselves operator
-//! expressions are always parenthesised, so precedence never has to be reasoned about here.
+//! Queries back to text that parses to the same tree. An operand gets parentheses when its
+//! operator binds looser than the one it sits under (or as tight, on the side associativity
+//! does not favour); long left-leaning chains therefore print flat, and reparse within the
+//! parser's nesting limit.
 
 use std::fmt::{self, Display, Formatter, Write};
 
 use crate::ast::*;
 use crate::lexer::ends_attribute;
+
+/// Precedence of an arithmetic operator, and whether it groups to the right.
+fn arith_prec(op: ArithOp) -> (u8, bool) {
+    match op {
+        ArithOp::Add | ArithOp::Sub => (5, false),
+        ArithOp::Mul | ArithOp::Div | ArithOp::Mod => (9, false),
+        ArithOp::Pow => (12, true),
+    }
+}
+
+fn binary_prec(op: BinaryOp) -> (u8, bool) {
+    match op {
+        BinaryOp::And | BinaryOp::Or => (1, false),
+        BinaryOp::Cmp(_) | BinaryOp::Regex | BinaryOp::NotRegex => (3, false),
+        BinaryOp::Arith(a) => arith_prec(a),
+    }
+}
+
+/// Whether an operand of precedence `inner` under an operator of precedence `outer` needs
+/// parentheses; `left` says which side it is on.
+fn needs_parens(inner: Option<(u8, bool)>, outer: (u8, bool), left: bool) -> bool {
+    let Some((p, _)) = inner else {
+        return false;
+    };
+    let (q, right_assoc) = outer;
+    p < q || (p == q && left == right_assoc)
+}
+
+/// Writes `lhs op rhs`, parenthesising operands as precedence needs.
+fn binary<T: Display>(
+    f: &mut Formatter<'_>,
+    prec: (u8, bool),
+    symbol: &str,
+    (lhs, lhs_prec): (&T, Option<(u8, bool)>),
+    (rhs, rhs_prec): (&T, Option<(u8, bool)>),
+) -> fmt::Result {
+    if needs_parens(lhs_prec, prec, true) {
+        write!(f, "({lhs})")?;
+    } else {
+        lhs.fmt(f)?;
+    }
+    write!(f, " {symbol} ")?;
+    if needs_parens(rhs_prec, prec, false) {
+        write!(f, "({rhs})")
+    } else {
+        rhs.fmt(f)
+    }
+}
 
 fn join<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
     for (i, item) in items.iter().enumerate() {
@@ -83,13 +133,17 @@ impl Display for SpansetExpr {
             SpansetExpr::Filter(Some(e)) => write!(f, "{{ {e} }}"),
             SpansetExpr::Wrapped(p) => write!(f, "({p})"),
             SpansetExpr::Binary { op, lhs, rhs } => {
-                let side = |f: &mut Formatter<'_>, e: &SpansetExpr| match e {
-                    SpansetExpr::Binary { .. } => write!(f, "({e})"),
-                    e => e.fmt(f),
+                let prec = |e: &SpansetExpr| match e {
+                    SpansetExpr::Binary { op, .. } => Some(spanset_prec(*op)),
+                    _ => None,
                 };
-                side(f, lhs)?;
-                write!(f, " {} ", op.symbol())?;
-                side(f, rhs)
+                binary(
+                    f,
+                    spanset_prec(*op),
+                    op.symbol(),
+                    (&**lhs, prec(lhs)),
+                    (&**rhs, prec(rhs)),
+                )
             }
         }
     }
@@ -108,13 +162,17 @@ impl Display for ScalarExpr {
             ScalarExpr::Static(s) => s.fmt(f),
             ScalarExpr::Wrapped(p, a) => write!(f, "({p} | {a})"),
             ScalarExpr::Binary { op, lhs, rhs } => {
-                let side = |f: &mut Formatter<'_>, e: &ScalarExpr| match e {
-                    ScalarExpr::Binary { .. } => write!(f, "({e})"),
-                    e => e.fmt(f),
+                let prec = |e: &ScalarExpr| match e {
+                    ScalarExpr::Binary { op, .. } => Some(arith_prec(*op)),
+                    _ => None,
                 };
-                side(f, lhs)?;
-                write!(f, " {} ", op.symbol())?;
-                side(f, rhs)
+                binary(
+                    f,
+                    arith_prec(*op),
+                    op.symbol(),
+                    (&**lhs, prec(lhs)),
+                    (&**rhs, prec(rhs)),
+                )
             }
         }
     }
@@ -152,13 +210,20 @@ impl Display for FieldExpr {
                 }
             }
             FieldExpr::Binary { op, lhs, rhs } => {
-                let side = |f: &mut Formatter<'_>, e: &FieldExpr| match e {
-                    FieldExpr::Binary { .. } | FieldExpr::Unary { .. } => write!(f, "({e})"),
-                    e => e.fmt(f),
+                // A prefix `!` or `-` operand is always parenthesised: `!` binds looser than
+                // `*`, so `!a * b` would read as `!(a * b)`.
+                let prec = |e: &FieldExpr| match e {
+                    FieldExpr::Binary { op, .. } => Some(binary_prec(*op)),
+                    FieldExpr::Unary { .. } => Some((0, false)),
+                    _ => None,
                 };
-                side(f, lhs)?;
-                write!(f, " {} ", op.symbol())?;
-                side(f, rhs)
+                binary(
+                    f,
+                    binary_prec(*op),
+                    op.symbol(),
+                    (&**lhs, prec(lhs)),
+                    (&**rhs, prec(rhs)),
+                )
             }
         }
     }
@@ -222,6 +287,10 @@ impl Display for Static {
     }
 }
 
+fn spanset_prec(op: SpansetOp) -> (u8, bool) {
+    (if op.is_logical() { 1 } else { 3 }, false)
+}
+
 fn fmt_duration(f: &mut Formatter<'_>, ns: i64) -> fmt::Result {
     const UNITS: [(i64, &str); 6] = [
         (3_600_000_000_000, "h"),
@@ -273,13 +342,17 @@ impl Display for MetricsExpr {
             MetricsExpr::Pipeline(p) => write!(f, "({p})"),
             MetricsExpr::Number(n) => n.fmt(f),
             MetricsExpr::Binary { op, lhs, rhs } => {
-                let side = |f: &mut Formatter<'_>, e: &MetricsExpr| match e {
-                    MetricsExpr::Binary { .. } => write!(f, "({e})"),
-                    e => e.fmt(f),
+                let prec = |e: &MetricsExpr| match e {
+                    MetricsExpr::Binary { op, .. } => Some(arith_prec(*op)),
+                    _ => None,
                 };
-                side(f, lhs)?;
-                write!(f, " {} ", op.symbol())?;
-                side(f, rhs)
+                binary(
+                    f,
+                    arith_prec(*op),
+                    op.symbol(),
+                    (&**lhs, prec(lhs)),
+                    (&**rhs, prec(rhs)),
+                )
             }
         }
     }

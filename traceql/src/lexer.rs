@@ -206,7 +206,7 @@ impl Lexer<'_> {
             }
             '.' => {
                 self.bump();
-                self.attribute(start, Scope::None, false)
+                self.attribute(Scope::None, false)
             }
             '0'..='9' => self.number(),
             c if c.is_alphabetic() || c == '_' => self.word(start),
@@ -275,7 +275,7 @@ impl Lexer<'_> {
     }
 
     /// After the prefix dot: an unquoted run and/or quoted parts.
-    fn attribute(&mut self, start: usize, scope: Scope, parent: bool) -> Result<Tok, ParseError> {
+    fn attribute(&mut self, scope: Scope, parent: bool) -> Result<Tok, ParseError> {
         let mut scope = scope;
         if parent {
             if self.eat("resource.") {
@@ -314,7 +314,6 @@ impl Lexer<'_> {
         if name.is_empty() {
             return Err(self.err(self.pos, "attribute name"));
         }
-        let _ = start;
         Ok(Tok::Attr(Attribute {
             scope,
             parent,
@@ -345,7 +344,7 @@ impl Lexer<'_> {
                 };
                 if let Some((scope, parent)) = scope {
                     self.bump();
-                    return self.attribute(start, scope, parent);
+                    return self.attribute(scope, parent);
                 }
             }
             Some(':') if SCOPED_INTRINSIC_PREFIXES.contains(&word.as_str()) => {

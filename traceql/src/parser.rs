@@ -8,9 +8,11 @@ use crate::ast::*;
 use crate::error::ParseError;
 use crate::lexer::{Tok, Token, lex};
 
-/// How deep expressions may nest (parentheses, operator chains): keeps recursion, `Display`
-/// and `Drop` of the tree within the stack.
-pub(crate) const MAX_DEPTH: usize = 100;
+/// How deeply the parser may recurse (parentheses, prefix operators, nested pipelines).
+pub(crate) const MAX_NESTING: usize = 100;
+/// How deep the tree may get, operator chains included (`.a = 1 || .a = 2 || ...`): keeps
+/// `Display`, validation and `Drop` of the tree within the stack.
+pub(crate) const MAX_DEPTH: usize = 1000;
 
 type PResult<T> = Result<T, ParseError>;
 
@@ -23,6 +25,7 @@ pub fn parse(src: &str) -> Result<Query, ParseError> {
         toks,
         matching,
         i: 0,
+        nesting: 0,
         depth: 0,
     };
     p.query()
@@ -118,6 +121,7 @@ struct Parser<'a> {
     toks: Vec<Token>,
     matching: Vec<Option<usize>>,
     i: usize,
+    nesting: usize,
     depth: usize,
 }
 
@@ -173,16 +177,24 @@ impl Parser<'_> {
             && *self.tok(self.i + n + 1) == Tok::LParen
     }
 
-    fn enter(&mut self) -> PResult<usize> {
-        let saved = self.depth;
+    fn enter(&mut self) -> PResult<(usize, usize)> {
+        let saved = (self.nesting, self.depth);
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(self.err("a less deeply nested expression"));
+        }
         self.deeper()?;
         Ok(saved)
+    }
+
+    fn leave(&mut self, saved: (usize, usize)) {
+        (self.nesting, self.depth) = saved;
     }
 
     fn deeper(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err("a less deeply nested expression"));
+            return Err(self.err("a shorter chain of operators"));
         }
         Ok(())
     }
@@ -318,7 +330,7 @@ impl Parser<'_> {
             self.bump();
             stages.push(self.stage(false)?);
         }
-        self.depth = saved;
+        self.leave(saved);
         Ok((Pipeline { stages }, stopped))
     }
 
@@ -425,7 +437,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
-        self.depth = saved;
+        self.leave(saved);
         Ok(lhs)
     }
 
@@ -437,10 +449,11 @@ impl Parser<'_> {
                 let (p, _) = self.pipeline(false)?;
                 self.expect(Tok::RParen, "\"|\" or \")\"")?;
                 let mut p = p;
-                if p.stages.len() == 1 && matches!(p.stages[0], Stage::Spanset(_)) {
-                    if let Some(Stage::Spanset(e)) = p.stages.pop() {
-                        return Ok(e);
-                    }
+                if p.stages.len() == 1
+                    && matches!(p.stages[0], Stage::Spanset(_))
+                    && let Some(Stage::Spanset(e)) = p.stages.pop()
+                {
+                    return Ok(e);
                 }
                 Ok(SpansetExpr::Wrapped(Box::new(p)))
             }
@@ -492,7 +505,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
-        self.depth = saved;
+        self.leave(saved);
         Ok(lhs)
     }
 
@@ -657,7 +670,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
-        self.depth = saved;
+        self.leave(saved);
         Ok(lhs)
     }
 
@@ -725,7 +738,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
-        self.depth = saved;
+        self.leave(saved);
         Ok(lhs)
     }
 
@@ -923,7 +936,7 @@ impl Parser<'_> {
             let rhs = self.const_expr(r)?;
             lhs = fold(op, &lhs, &rhs).ok_or_else(|| self.err_at(at, "arithmetic in range"))?;
         }
-        self.depth = saved;
+        self.leave(saved);
         Ok(lhs)
     }
 
@@ -938,10 +951,9 @@ impl Parser<'_> {
         if matches!(
             self.tok(self.i + usize::from(neg)),
             Tok::Int(_) | Tok::Float(_)
-        ) {
-            if let Some(s) = self.numeric_literal()? {
-                return Ok(s);
-            }
+        ) && let Some(s) = self.numeric_literal()?
+        {
+            return Ok(s);
         }
         Err(self.err("number"))
     }
@@ -965,7 +977,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
-        self.depth = saved;
+        self.leave(saved);
         Ok(lhs)
     }
 
@@ -987,10 +999,9 @@ impl Parser<'_> {
         if matches!(
             self.tok(self.i + usize::from(neg)),
             Tok::Int(_) | Tok::Float(_)
-        ) {
-            if let Some(s) = self.numeric_literal()? {
-                return Ok(MetricsExpr::Number(s));
-            }
+        ) && let Some(s) = self.numeric_literal()?
+        {
+            return Ok(MetricsExpr::Number(s));
         }
         Err(self.err("wrapped metrics pipeline or number"))
     }

@@ -79,6 +79,19 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(parse(&chain).is_err());
     let nots = format!("{{ {}true }}", "!".repeat(5000));
     assert!(parse(&nots).is_err());
+    let spansets = format!("{{ }}{}", " && { }".repeat(5000));
+    assert!(parse(&spansets).is_err());
+}
+
+#[test]
+fn long_operator_chains_parse() {
+    let ors = (0..400)
+        .map(|i| format!(".a = {i}"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let q = rt(&format!("{{ {ors} }}"));
+    assert!(q.is_supported());
+    rt(&format!("{{ }}{}", " >> { .a }".repeat(300)));
 }
 
 #[test]

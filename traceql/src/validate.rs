@@ -307,15 +307,15 @@ impl Checker {
                         window,
                     } => {
                         self.spanset(filter)?;
-                        if let Some(n) = top_n {
-                            if !(1..=1000).contains(n) {
-                                return invalid("compare() topN must be between 1 and 1000");
-                            }
+                        if let Some(n) = top_n
+                            && !(1..=1000).contains(n)
+                        {
+                            return invalid("compare() topN must be between 1 and 1000");
                         }
-                        if let Some((s, e)) = window {
-                            if s > e {
-                                return invalid("compare() window ends before it starts");
-                            }
+                        if let Some((s, e)) = window
+                            && s > e
+                        {
+                            return invalid("compare() window ends before it starts");
                         }
                         if !p.stages.is_empty() {
                             return invalid("compare() cannot have second stages");
@@ -341,10 +341,10 @@ impl Checker {
 
     fn second_stages(&mut self, stages: &[SecondStage]) -> VResult<()> {
         for s in stages {
-            if let SecondStage::TopK(n) | SecondStage::BottomK(n) = s {
-                if *n <= 0 {
-                    return invalid("topk() and bottomk() need a positive limit");
-                }
+            if let SecondStage::TopK(n) | SecondStage::BottomK(n) = s
+                && *n <= 0
+            {
+                return invalid("topk() and bottomk() need a positive limit");
             }
         }
         Ok(())
