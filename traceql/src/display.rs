@@ -189,41 +189,64 @@ impl Display for Aggregate {
 
 impl Display for FieldExpr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match self {
-            FieldExpr::Static(s) => s.fmt(f),
-            FieldExpr::Intrinsic(i) => f.write_str(i.text()),
-            FieldExpr::Attribute(a) => a.fmt(f),
-            FieldExpr::Unary { op, expr } => {
-                let wrap = match (op, &**expr) {
-                    (_, FieldExpr::Binary { .. }) => true,
-                    (UnaryOp::Neg, FieldExpr::Static(s)) => s.is_numeric(),
-                    _ => false,
-                };
-                f.write_str(match op {
-                    UnaryOp::Not => "!",
-                    UnaryOp::Neg => "-",
-                })?;
-                if wrap {
-                    write!(f, "({expr})")
-                } else {
-                    expr.fmt(f)
-                }
+        field(f, self, false)
+    }
+}
+
+/// The precedence of the prefix `!`: it takes `* / % ^` into its operand (`!a * b` is
+/// `!(a * b)`) but not the looser operators.
+const NOT_PREC: u8 = 7;
+
+/// Writes a field expression. `tight` says the text after it may start with an operator that
+/// binds tighter than `!` (which a trailing `!x` would then swallow). Parentheses go only where
+/// the tree needs them, so printing never nests deeper than the text that was parsed.
+fn field(f: &mut Formatter<'_>, e: &FieldExpr, tight: bool) -> fmt::Result {
+    match e {
+        FieldExpr::Static(s) => s.fmt(f),
+        FieldExpr::Intrinsic(i) => f.write_str(i.text()),
+        FieldExpr::Attribute(a) => a.fmt(f),
+        FieldExpr::Unary {
+            op: UnaryOp::Not,
+            expr,
+        } => {
+            if tight {
+                return write!(f, "({e})");
             }
-            FieldExpr::Binary { op, lhs, rhs } => {
-                // A prefix `!` or `-` operand is always parenthesised: `!` binds looser than
-                // `*`, so `!a * b` would read as `!(a * b)`.
-                let prec = |e: &FieldExpr| match e {
-                    FieldExpr::Binary { op, .. } => Some(binary_prec(*op)),
-                    FieldExpr::Unary { .. } => Some((0, false)),
-                    _ => None,
-                };
-                binary(
-                    f,
-                    binary_prec(*op),
-                    op.symbol(),
-                    (&**lhs, prec(lhs)),
-                    (&**rhs, prec(rhs)),
-                )
+            f.write_char('!')?;
+            match &**expr {
+                FieldExpr::Binary { op, .. } if binary_prec(*op).0 < NOT_PREC => {
+                    write!(f, "({expr})")
+                }
+                inner => field(f, inner, false),
+            }
+        }
+        FieldExpr::Unary {
+            op: UnaryOp::Neg,
+            expr,
+        } => {
+            f.write_char('-')?;
+            match &**expr {
+                FieldExpr::Binary { .. } => write!(f, "({expr})"),
+                FieldExpr::Static(s) if s.is_numeric() => write!(f, "({expr})"),
+                inner => field(f, inner, tight),
+            }
+        }
+        FieldExpr::Binary { op, lhs, rhs } => {
+            let prec = binary_prec(*op);
+            let of = |e: &FieldExpr| match e {
+                FieldExpr::Binary { op, .. } => Some(binary_prec(*op)),
+                _ => None,
+            };
+            if needs_parens(of(lhs), prec, true) {
+                write!(f, "({lhs})")?;
+            } else {
+                field(f, lhs, prec.0 > NOT_PREC)?;
+            }
+            write!(f, " {} ", op.symbol())?;
+            if needs_parens(of(rhs), prec, false) {
+                write!(f, "({rhs})")
+            } else {
+                field(f, rhs, tight)
             }
         }
     }

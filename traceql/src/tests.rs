@@ -144,3 +144,17 @@ fn kinds_of_validation_error() {
     assert!(parse("{ .a = [1, \"x\"] }").unwrap().validate().is_err());
     assert!(parse("{ .a > [1] }").unwrap().validate().is_err());
 }
+
+/// Found by the fuzzer: printing added parentheses around a `!` chain, which then nested past
+/// the parser's limit on reparse.
+#[test]
+fn printing_does_not_nest_deeper_than_the_input() {
+    let nots = "!".repeat(97);
+    rt(&format!("{{{nots} .a =~ \"x\" }}"));
+    rt("{ .x * !.a }");
+    rt("{ .x * !.a * .b }");
+    rt("{ (.x * !.a) * .b }");
+    rt("{ (!.a) * .b }");
+    rt("{ !.a = .b && !.c }");
+    rt("{ -.a ^ 2 = --.b }");
+}
