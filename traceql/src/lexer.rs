@@ -128,7 +128,7 @@ impl Lexer<'_> {
 
     fn err(&self, pos: usize, expected: &str) -> ParseError {
         let found = match self.src[pos..].chars().next() {
-            Some(c) => format!("{c:?}"),
+            Some(c) => format!("{:?}", c.to_string()),
             None => "end of input".to_owned(),
         };
         ParseError::new(pos, expected, found)

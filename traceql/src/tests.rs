@@ -15,6 +15,16 @@ fn error_display_names_position_expected_and_found() {
     let e = parse("{ .a = 1 | count() }").unwrap_err();
     assert_eq!(e.pos, 9);
     assert_eq!(e.to_string(), r#"parse error at 9: expected "}" found "|""#);
+    let e = parse("{ .a = 'x' }").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"parse error at 7: expected a token found "'""#
+    );
+    let e = parse("{ .a = 1").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"parse error at 8: expected "}" found end of input"#
+    );
 }
 
 #[test]
