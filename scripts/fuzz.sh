@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one fuzz target with libFuzzer's coverage instrumentation (the flags cargo-fuzz uses,
 # minus AddressSanitizer: the code under test is safe Rust, we hunt panics) and runs it.
-# Usage: scripts/fuzz.sh wal_reader|otlp_protobuf|otlp_json SECONDS
+# Usage: scripts/fuzz.sh wal_reader|otlp_protobuf|otlp_json|traceql_parse SECONDS
 # Never run in CI. Findings go to fuzz/artifacts/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

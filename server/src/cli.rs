@@ -1,4 +1,5 @@
-//! Command-line interface: `serve`, `check-config`, `loadgen`, `store repair`, `bench`.
+//! Command-line interface: `serve`, `check-config`, `loadgen`, `store repair`, `bench`,
+//! `traceql check`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     /// Per-tenant limit overrides.
     #[command(subcommand)]
     Limits(crate::control::LimitsCommand),
+    /// TraceQL tools: `check FILE` measures the parser against a table of queries.
+    #[command(subcommand)]
+    Traceql(crate::traceql_check::TraceqlCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +155,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Key(command) => control(crate::control::key(command)),
         Command::Limits(command) => control(crate::control::limits(command)),
         Command::Loadgen(args) => control(crate::loadgen::run(args)),
+        Command::Traceql(command) => crate::traceql_check::run(command),
     }
 }
 

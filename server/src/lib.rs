@@ -14,6 +14,7 @@ mod repair;
 mod serve;
 mod telemetry;
 mod tls;
+mod traceql_check;
 
 pub use cli::{Cli, run};
 pub use serve::{TEMPO_API_VERSION, build_info};
