@@ -43,6 +43,7 @@ pub(crate) fn http_status(kind: ErrorKind) -> StatusCode {
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::QueryLimit => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::RateLimited | ErrorKind::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -52,7 +53,9 @@ pub(crate) fn http_status(kind: ErrorKind) -> StatusCode {
 pub(crate) fn grpc_code(kind: ErrorKind) -> tonic::Code {
     use tonic::Code;
     match kind {
-        ErrorKind::BadRequest | ErrorKind::TooLarge => Code::InvalidArgument,
+        ErrorKind::BadRequest | ErrorKind::TooLarge | ErrorKind::QueryLimit => {
+            Code::InvalidArgument
+        }
         ErrorKind::Unauthenticated => Code::Unauthenticated,
         ErrorKind::Forbidden => Code::PermissionDenied,
         ErrorKind::NotFound => Code::NotFound,

@@ -20,6 +20,9 @@ pub enum ErrorKind {
     PreconditionFailed,
     /// The request, or what it asks for, is over a size limit.
     TooLarge,
+    /// A query stopped at one of its limits (bytes read, time): retrying it unchanged fails
+    /// again; a narrower query can succeed.
+    QueryLimit,
     /// A rate limit: a later retry can succeed.
     RateLimited,
     /// A daily or monthly quota is used up until it resets.

@@ -13,6 +13,7 @@ mod ids;
 mod limits;
 pub mod otlp;
 mod ports;
+pub mod search;
 #[cfg(feature = "synth")]
 pub mod synth;
 mod time;
@@ -30,5 +31,10 @@ pub use limits::{DiscardReason, Limits};
 pub use ports::{
     BlockCatalog, BlockMeta, BlockState, IngestSink, Lease, LeaseGuard, Payload, PayloadFormat,
     PushOutcome, ReadinessProbe, TenantDirectory, TraceLookup, TraceReader,
+};
+pub use search::{
+    SearchMetrics, SearchQuery, SearchRequest, SearchResponse, ServiceStats, SpanSet, SpanSummary,
+    TagNamesRequest, TagNamesResponse, TagRef, TagScope, TagValue, TagValueType, TagValuesRequest,
+    TagValuesResponse, TraceSearcher, TraceSummary,
 };
 pub use time::{TimeRange, UnixNanos};

@@ -25,6 +25,11 @@ pub struct Limits {
     /// The longest time range one search may cover.
     #[serde(with = "humantime_serde")]
     pub max_search_duration: Duration,
+    /// Uncompressed OTLP bytes one search, tag or tag-values query may examine (0: no limit).
+    pub max_search_bytes: u64,
+    /// How long one search, tag or tag-values query may run.
+    #[serde(with = "humantime_serde")]
+    pub search_timeout: Duration,
     /// The most spans returned per span set.
     pub max_spans_per_span_set: u64,
     /// Decompressed bytes per UTC day, 0 = no quota.
@@ -45,6 +50,8 @@ impl Default for Limits {
             max_attribute_bytes: 2048,
             block_retention: Duration::from_secs(336 * 3600),
             max_search_duration: Duration::from_secs(168 * 3600),
+            max_search_bytes: 50_000_000_000,
+            search_timeout: Duration::from_secs(30),
             max_spans_per_span_set: 100,
             daily_ingest_bytes: 0,
             monthly_ingest_bytes: 0,

@@ -84,7 +84,7 @@ pub(crate) enum KeyCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum LimitsCommand {
     /// Override some of a tenant's limits; the others keep following the defaults.
-    Set(LimitsSetArgs),
+    Set(Box<LimitsSetArgs>),
     /// Print a tenant's effective limits and its overrides.
     Show {
         id: String,
@@ -113,6 +113,10 @@ pub(crate) struct LimitsSetArgs {
     max_search_duration: Option<Duration>,
     #[arg(long)]
     max_spans_per_span_set: Option<u64>,
+    #[arg(long)]
+    max_search_bytes: Option<u64>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    search_timeout: Option<Duration>,
     #[arg(long)]
     daily_ingest_bytes: Option<u64>,
     #[arg(long)]
@@ -375,6 +379,8 @@ pub(crate) async fn limits(command: LimitsCommand) -> anyhow::Result<()> {
                 block_retention,
                 max_search_duration,
                 max_spans_per_span_set,
+                max_search_bytes,
+                search_timeout,
                 daily_ingest_bytes,
                 monthly_ingest_bytes,
                 query_rate
@@ -424,6 +430,8 @@ fn clear(o: &mut LimitOverrides, name: &str) -> anyhow::Result<()> {
         block_retention,
         max_search_duration,
         max_spans_per_span_set,
+        max_search_bytes,
+        search_timeout,
         daily_ingest_bytes,
         monthly_ingest_bytes,
         query_rate

@@ -44,6 +44,10 @@ pub struct LimitOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_spans_per_span_set: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_search_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    pub search_timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_ingest_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monthly_ingest_bytes: Option<u64>,
@@ -64,6 +68,8 @@ impl LimitOverrides {
             block_retention,
             max_search_duration,
             max_spans_per_span_set,
+            max_search_bytes,
+            search_timeout,
             daily_ingest_bytes,
             monthly_ingest_bytes,
             query_rate,
@@ -79,6 +85,8 @@ impl LimitOverrides {
             max_spans_per_span_set: self
                 .max_spans_per_span_set
                 .unwrap_or(max_spans_per_span_set),
+            max_search_bytes: self.max_search_bytes.unwrap_or(max_search_bytes),
+            search_timeout: self.search_timeout.unwrap_or(search_timeout),
             daily_ingest_bytes: self.daily_ingest_bytes.unwrap_or(daily_ingest_bytes),
             monthly_ingest_bytes: self.monthly_ingest_bytes.unwrap_or(monthly_ingest_bytes),
             query_rate: self.query_rate.unwrap_or(query_rate),

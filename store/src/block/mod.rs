@@ -91,6 +91,8 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Parquet key-value metadata key holding [`FORMAT_VERSION`].
 pub const FORMAT_VERSION_KEY: &str = "sextant.block.format_version";
+/// Parquet footer key: OTLP protobuf bytes of each row group's spans, comma-separated.
+pub(crate) const OTLP_BYTES_KEY: &str = "sextant.block.row_group_otlp_bytes";
 
 /// Object names within a block's folder.
 pub const DATA_FILE: &str = "data.parquet";

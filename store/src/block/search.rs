@@ -38,6 +38,10 @@ pub struct BlockSearchResult {
     pub matched_spans: Vec<(TraceId, Vec<u8>)>,
     /// Uncompressed bytes of the column chunks decoded.
     pub inspected_bytes: u64,
+    /// OTLP protobuf bytes of the spans examined: every span of each row group whose condition
+    /// columns were read (Tempo's `inspectedBytes`). Blocks that predate the footer entry
+    /// count the uncompressed column bytes instead.
+    pub examined_otlp_bytes: u64,
     /// Bytes fetched from the object store (the footer only on a cache miss).
     pub fetched_bytes: u64,
     /// Row groups whose conditions' columns were read (pass one).
@@ -107,6 +111,13 @@ pub async fn search_block(
         let c = parquet.row_group(rg).column(leaf);
         result.inspected_bytes += c.uncompressed_size().max(0) as u64;
     }
+    let otlp = row_group_otlp_bytes(&parquet);
+    for &rg in &candidates {
+        result.examined_otlp_bytes += match otlp.as_ref().and_then(|v| v.get(rg)) {
+            Some(&bytes) => bytes,
+            None => parquet.row_group(rg).total_byte_size().max(0) as u64,
+        };
+    }
     let first_chunks = chunks.clone();
     let (plan_meta, plan_cands) = (metadata.clone(), candidates.clone());
     let mask_roots = roots.clone();
@@ -151,6 +162,22 @@ pub async fn search_block(
     result.traces = traces;
     result.matched_spans = matched;
     Ok(result)
+}
+
+/// The OTLP bytes per row group the writer recorded, if it did (and the list fits the file).
+fn row_group_otlp_bytes(parquet: &parquet::file::metadata::ParquetMetaData) -> Option<Vec<u64>> {
+    let kvs = parquet.file_metadata().key_value_metadata()?;
+    let text = kvs
+        .iter()
+        .find(|kv| kv.key == super::OTLP_BYTES_KEY)?
+        .value
+        .as_deref()?;
+    let values: Vec<u64> = text
+        .split(',')
+        .map(str::parse)
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    (values.len() == parquet.num_row_groups()).then_some(values)
 }
 
 /// Fetches the column chunks `(row group, leaf)` in one request and counts the bytes fetched.

@@ -761,3 +761,50 @@ mod arbitrary {
         }
     }
 }
+
+#[tokio::test]
+async fn examined_otlp_bytes_count_the_spans_of_the_row_groups_read() {
+    let b = block(21, 3_000, 500).await;
+    let caches = BlockCaches::default();
+    // Every span is examined when nothing can be skipped.
+    let all = search_block(
+        b.store.as_ref(),
+        &b.prefix,
+        &b.meta,
+        &FetchRequest::all(ALL),
+        &caches,
+    )
+    .await
+    .unwrap();
+    let expected: u64 = b
+        .traces
+        .iter()
+        .flat_map(|(_, d)| spans(d).map(|(s, _)| s))
+        .map(|s| {
+            let len = prost::Message::encoded_len(s);
+            (len + prost::length_delimiter_len(len) + 1) as u64
+        })
+        .sum();
+    assert_eq!(all.examined_otlp_bytes, expected);
+    let recorded: u64 = b.info.row_groups.iter().map(|g| g.otlp_bytes).sum();
+    assert_eq!(recorded, expected, "meta.json records the same figure");
+    // A condition no row group can hold: nothing examined.
+    let none = search_block(
+        b.store.as_ref(),
+        &b.prefix,
+        &b.meta,
+        &request(
+            true,
+            vec![Condition::new(
+                AttributeRef::Intrinsic(Intrinsic::Duration),
+                FetchOp::Gt,
+                vec![Static::Duration(u64::MAX / 2)],
+            )],
+        ),
+        &caches,
+    )
+    .await
+    .unwrap();
+    assert_eq!(none.row_groups_read, 0);
+    assert_eq!(none.examined_otlp_bytes, 0);
+}

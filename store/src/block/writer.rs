@@ -15,7 +15,9 @@ use sextant_model::{BlockMeta, BlockState, TenantId, TimeRange, TraceId};
 
 use super::bloom::TraceBloom;
 use super::encode::Rows;
-use super::{BLOOM_FILE, DATA_FILE, FORMAT_VERSION, FORMAT_VERSION_KEY, META_FILE, schema};
+use super::{
+    BLOOM_FILE, DATA_FILE, FORMAT_VERSION, FORMAT_VERSION_KEY, META_FILE, OTLP_BYTES_KEY, schema,
+};
 use crate::error::{Error, Result};
 
 /// How blocks are written.
@@ -51,6 +53,9 @@ pub struct RowGroupInfo {
     pub last_trace_id: String,
     /// Compressed bytes of the row group's column chunks.
     pub bytes: u64,
+    /// OTLP protobuf bytes of its spans (0 in blocks written before this was recorded).
+    #[serde(default)]
+    pub otlp_bytes: u64,
 }
 
 /// The content of `meta.json`, written after every other object of the block.
@@ -209,7 +214,21 @@ pub(crate) fn encode_block(
     let rows = Rows::new(traces);
     let groups = rows.row_groups(options.row_group_spans.max(1));
     let largest = groups.iter().map(|g| g.len()).max().unwrap_or(1);
-    let props = writer_properties(options, largest);
+    // OTLP protobuf bytes of each row group's spans, so a search can report the uncompressed
+    // OTLP size of what it examined (Tempo's `inspectedBytes`) without decoding the spans.
+    let otlp_bytes: Vec<u64> = groups
+        .iter()
+        .map(|g| {
+            rows.rows[g.clone()]
+                .iter()
+                .map(|r| {
+                    let len = prost::Message::encoded_len(&r.span);
+                    (len + prost::length_delimiter_len(len) + 1) as u64
+                })
+                .sum()
+        })
+        .collect();
+    let props = writer_properties(options, largest, &otlp_bytes);
     let mut data = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut data, schema::schema(), Some(props))
         .map_err(|e| Error::parquet("start parquet writer", e))?;
@@ -230,6 +249,7 @@ pub(crate) fn encode_block(
             first_trace_id: slice[0].trace_id.to_hex(),
             last_trace_id: slice[slice.len() - 1].trace_id.to_hex(),
             bytes: 0,
+            otlp_bytes: otlp_bytes.get(row_groups.len()).copied().unwrap_or(0),
         });
     }
     let mut ids: Vec<TraceId> = rows.rows.iter().map(|r| r.trace_id).collect();
@@ -276,17 +296,28 @@ pub(crate) fn encode_block(
     Ok(EncodedBlock { data, bloom, info })
 }
 
-fn writer_properties(options: &BlockOptions, largest_group: usize) -> WriterProperties {
+fn writer_properties(
+    options: &BlockOptions,
+    largest_group: usize,
+    otlp_bytes: &[u64],
+) -> WriterProperties {
     let level = ZstdLevel::try_new(options.zstd_level).unwrap_or_default();
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(largest_group.max(1)))
         .set_max_row_group_bytes(None)
         .set_created_by(format!("sextant block format {FORMAT_VERSION}"))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            FORMAT_VERSION_KEY.to_owned(),
-            FORMAT_VERSION.to_string(),
-        )]))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(FORMAT_VERSION_KEY.to_owned(), FORMAT_VERSION.to_string()),
+            KeyValue::new(
+                OTLP_BYTES_KEY.to_owned(),
+                otlp_bytes
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ]))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_dictionary_page_size_limit(4 << 20);
     // Columns whose values are (nearly) unique per span: dictionaries only cost there.
