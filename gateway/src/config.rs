@@ -14,6 +14,14 @@ pub struct GatewayConfig {
     /// Whole-request timeout of the unary HTTP routes (not applied to gRPC).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Traces a search returns when it names no `limit` (Tempo's `default_result_limit`).
+    pub default_search_limit: u32,
+    /// The largest `limit` a search may ask for; more is refused with 400 (Tempo's
+    /// `max_result_limit`).
+    pub max_search_limit: u32,
+    /// Spans per span set when a search names no `spss` (the largest allowed is the tenant's
+    /// `max_spans_per_span_set`).
+    pub default_spans_per_span_set: u32,
 }
 
 impl Default for GatewayConfig {
@@ -21,6 +29,9 @@ impl Default for GatewayConfig {
         Self {
             max_request_bytes: 20 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            default_search_limit: 20,
+            max_search_limit: 1000,
+            default_spans_per_span_set: 3,
         }
     }
 }
@@ -74,6 +85,14 @@ mod tests {
         let cfg: GatewayConfig = serde_json::from_str(r#"{"request_timeout":"50ms"}"#).unwrap();
         assert_eq!(cfg.request_timeout, Duration::from_millis(50));
         assert_eq!(cfg.max_request_bytes, 20_971_520);
+        assert_eq!(
+            (
+                cfg.default_search_limit,
+                cfg.max_search_limit,
+                cfg.default_spans_per_span_set
+            ),
+            (20, 1000, 3)
+        );
         assert!(serde_json::from_str::<GatewayConfig>(r#"{"nope":1}"#).is_err());
     }
 
