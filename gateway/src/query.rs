@@ -61,8 +61,16 @@ fn parse_seconds(name: &str, value: Option<&str>) -> Result<u64, GatewayError> {
 /// The range to search: only when both `start` and `end` are given and non-zero (Grafana sends
 /// them only then); `end` must be after `start`.
 pub(crate) fn time_range(params: &RangeParams) -> Result<Option<TimeRange>, GatewayError> {
-    let start = parse_seconds("start", params.start.as_deref())?;
-    let end = parse_seconds("end", params.end.as_deref())?;
+    parse_range(params.start.as_deref(), params.end.as_deref())
+}
+
+/// [`time_range`] from the raw `start` and `end` values.
+pub(crate) fn parse_range(
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<Option<TimeRange>, GatewayError> {
+    let start = parse_seconds("start", start)?;
+    let end = parse_seconds("end", end)?;
     if start == 0 || end == 0 {
         return Ok(None);
     }

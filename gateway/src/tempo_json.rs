@@ -48,23 +48,24 @@ pub(crate) fn trace_v2(
     out
 }
 
-/// A JSON object being written; commas are handled by [`Obj::key`].
-struct Obj<'a> {
-    out: &'a mut String,
+/// A JSON object being written; commas are handled by [`Obj::key`]. Shared with the search
+/// responses ([`crate::search_json`]).
+pub(crate) struct Obj<'a> {
+    pub(crate) out: &'a mut String,
     first: bool,
 }
 
 impl<'a> Obj<'a> {
-    fn open(out: &'a mut String) -> Self {
+    pub(crate) fn open(out: &'a mut String) -> Self {
         out.push('{');
         Self { out, first: true }
     }
 
-    fn close(self) {
+    pub(crate) fn close(self) {
         self.out.push('}');
     }
 
-    fn key(&mut self, key: &str) {
+    pub(crate) fn key(&mut self, key: &str) {
         if !self.first {
             self.out.push(',');
         }
@@ -73,13 +74,13 @@ impl<'a> Obj<'a> {
         self.out.push(':');
     }
 
-    fn raw(&mut self, key: &str, value: &str) {
+    pub(crate) fn raw(&mut self, key: &str, value: &str) {
         self.key(key);
         self.out.push_str(value);
     }
 
     /// A proto3 string: omitted when empty.
-    fn string(&mut self, key: &str, value: &str) {
+    pub(crate) fn string(&mut self, key: &str, value: &str) {
         if !value.is_empty() {
             self.key(key);
             push_json_string(self.out, value);
@@ -87,32 +88,22 @@ impl<'a> Obj<'a> {
     }
 
     /// A 64-bit integer: a JSON string, omitted when zero.
-    fn u64_str(&mut self, key: &str, value: u64) {
+    pub(crate) fn u64_str(&mut self, key: &str, value: u64) {
         if value != 0 {
             self.raw(key, &format!("\"{value}\""));
         }
     }
 
     /// A 32-bit integer: a JSON number, omitted when zero.
-    fn u32_num(&mut self, key: &str, value: u32) {
+    pub(crate) fn u32_num(&mut self, key: &str, value: u32) {
         if value != 0 {
             self.raw(key, &value.to_string());
         }
     }
 
-    /// `bytes`: base64, omitted when empty.
-    fn bytes(&mut self, key: &str, value: &[u8]) {
-        if !value.is_empty() {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(value);
-            self.raw(key, &format!("\"{encoded}\""));
-        }
-    }
-
-    /// A repeated field: omitted when empty.
-    fn list<T>(&mut self, key: &str, items: &[T], write: fn(&mut String, &T)) {
-        if items.is_empty() {
-            return;
-        }
+    /// A repeated field that is written even when empty (`[]`): for lists a client dereferences
+    /// without a check.
+    pub(crate) fn array<T>(&mut self, key: &str, items: &[T], write: fn(&mut String, &T)) {
         self.key(key);
         self.out.push('[');
         for (i, item) in items.iter().enumerate() {
@@ -124,8 +115,23 @@ impl<'a> Obj<'a> {
         self.out.push(']');
     }
 
+    /// `bytes`: base64, omitted when empty.
+    fn bytes(&mut self, key: &str, value: &[u8]) {
+        if !value.is_empty() {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+            self.raw(key, &format!("\"{encoded}\""));
+        }
+    }
+
+    /// A repeated field: omitted when empty.
+    pub(crate) fn list<T>(&mut self, key: &str, items: &[T], write: fn(&mut String, &T)) {
+        if !items.is_empty() {
+            self.array(key, items, write);
+        }
+    }
+
     /// A message field: present when set, even if all its fields are empty.
-    fn message<T>(&mut self, key: &str, value: Option<&T>, write: fn(&mut String, &T)) {
+    pub(crate) fn message<T>(&mut self, key: &str, value: Option<&T>, write: fn(&mut String, &T)) {
         if let Some(value) = value {
             self.key(key);
             write(self.out, value);
@@ -133,7 +139,7 @@ impl<'a> Obj<'a> {
     }
 }
 
-fn push_json_string(out: &mut String, s: &str) {
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.push_str(&serde_json::Value::from(s).to_string());
 }
 
@@ -245,7 +251,7 @@ fn write_status(out: &mut String, s: &Status) {
     o.close();
 }
 
-fn write_key_value(out: &mut String, kv: &KeyValue) {
+pub(crate) fn write_key_value(out: &mut String, kv: &KeyValue) {
     let mut o = Obj::open(out);
     o.string("key", &kv.key);
     o.message("value", kv.value.as_ref(), write_any_value);
