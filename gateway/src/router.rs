@@ -23,6 +23,7 @@ use crate::grpc::{EXPORT_PATH, ExportService};
 use crate::mapping::{INTERNAL_MESSAGE, InternalDetail};
 use crate::otlp_http::{self, limit_and_decompress};
 use crate::query;
+use crate::search;
 
 /// `:3200`: Tempo's query API, OTLP/HTTP, and OTLP gRPC by path and content type (the server
 /// serves this router over HTTP/1.1 and h2c).
@@ -100,6 +101,14 @@ fn query_routes(state: &GatewayState) -> Router<GatewayState> {
         .route("/api/status/buildinfo", get(query::buildinfo))
         .route("/api/traces/{id}", get(query::trace_v1))
         .route("/api/v2/traces/{id}", get(query::trace_v2))
+        .route("/api/search", get(search::search))
+        .route("/api/search/tags", get(search::tag_names_v1))
+        .route("/api/v2/search/tags", get(search::tag_names_v2))
+        .route("/api/search/tag/{tag}/values", get(search::tag_values_v1))
+        .route(
+            "/api/v2/search/tag/{tag}/values",
+            get(search::tag_values_v2),
+        )
         .route_layer(
             ServiceBuilder::new()
                 // Timeout: a unary request has a bounded answer time.

@@ -74,6 +74,11 @@ pub(crate) const RULES: &[Rule] = &[
     rule("GET", "/api/status/buildinfo", Anonymous, Query),
     rule("GET", "/api/traces/{id}", Read, Query),
     rule("GET", "/api/v2/traces/{id}", Read, Query),
+    rule("GET", "/api/search", Read, Query),
+    rule("GET", "/api/search/tags", Read, Query),
+    rule("GET", "/api/v2/search/tags", Read, Query),
+    rule("GET", "/api/search/tag/{tag}/values", Read, Query),
+    rule("GET", "/api/v2/search/tag/{tag}/values", Read, Query),
     rule("POST", "/v1/traces", Write, OtlpHttp),
     rule("POST", "/otlp/v1/traces", Write, OtlpHttp),
     rule("POST", EXPORT_PATH, Write, Grpc),
@@ -175,6 +180,32 @@ mod tests {
             Decision::Unlisted
         );
         assert_eq!(decide(&get, None, "/nope"), Decision::NoRoute);
+        for (template, path) in [
+            ("/api/search", "/api/search"),
+            ("/api/search/tags", "/api/search/tags"),
+            ("/api/v2/search/tags", "/api/v2/search/tags"),
+            ("/api/search/tag/{tag}/values", "/api/search/tag/x/values"),
+            (
+                "/api/v2/search/tag/{tag}/values",
+                "/api/v2/search/tag/x/values",
+            ),
+        ] {
+            assert_eq!(
+                decide(&get, Some(template), path),
+                Decision::Route(Read, Query),
+                "{template}"
+            );
+            assert_eq!(
+                decide(&Method::HEAD, Some(template), path),
+                Decision::Route(Read, Query),
+                "{template}"
+            );
+            assert_eq!(
+                decide(&post, Some(template), path),
+                Decision::MethodNotAllowed(vec![Read], Query),
+                "{template}"
+            );
+        }
         // A listed gRPC method no router serves yet is still guarded by its scope.
         assert_eq!(
             decide(&post, None, STREAMING_QUERIER_METHODS[6]),

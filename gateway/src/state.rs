@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use sextant_model::{Authenticator, IngestSink, TenantDirectory, TraceReader, UsageMeter};
+use sextant_model::{
+    Authenticator, IngestSink, TenantDirectory, TraceReader, TraceSearcher, UsageMeter,
+};
 
 use crate::clock::{Clock, SystemClock};
 use crate::limiter::TenantBuckets;
@@ -25,6 +27,8 @@ pub struct BuildInfo {
 pub struct GatewayPorts {
     pub ingest: Arc<dyn IngestSink>,
     pub reader: Arc<dyn TraceReader>,
+    /// Search, tag names and tag values.
+    pub searcher: Arc<dyn TraceSearcher>,
     /// Credentials → identities, and tenant statuses.
     pub authenticator: Arc<dyn Authenticator>,
     /// Per-tenant limits (rates, bursts, quotas, query rate).
@@ -45,6 +49,7 @@ impl std::fmt::Debug for GatewayPorts {
 pub struct GatewayState {
     pub ingest: Arc<dyn IngestSink>,
     pub reader: Arc<dyn TraceReader>,
+    pub searcher: Arc<dyn TraceSearcher>,
     pub authenticator: Arc<dyn Authenticator>,
     pub tenants: Arc<dyn TenantDirectory>,
     pub usage: Arc<dyn UsageMeter>,
@@ -85,6 +90,7 @@ impl GatewayState {
         Self {
             ingest: ports.ingest,
             reader: ports.reader,
+            searcher: ports.searcher,
             authenticator: ports.authenticator,
             tenants: ports.tenants,
             usage: ports.usage,

@@ -17,8 +17,9 @@ use sextant_model::otlp::{
 };
 use sextant_model::{
     Authenticator, Error, ErrorKind, Identity, IngestSink, KeyIdentity, Limits, Payload,
-    PayloadFormat, PeriodUsage, PushOutcome, TenantDirectory, TenantId, TenantStatus, TimeRange,
-    TraceId, TraceLookup, TraceReader, UsageDelta, UsageMeter,
+    PayloadFormat, PeriodUsage, PushOutcome, SearchRequest, SearchResponse, TagNamesRequest,
+    TagNamesResponse, TagValuesRequest, TagValuesResponse, TenantDirectory, TenantId, TenantStatus,
+    TimeRange, TraceId, TraceLookup, TraceReader, TraceSearcher, UsageDelta, UsageMeter,
 };
 use tower::ServiceExt;
 
@@ -31,6 +32,7 @@ mod auth_tests;
 mod grpc_tests;
 mod limit_tests;
 mod query_tests;
+mod search_tests;
 
 pub(crate) const TRACE_HEX: &str = "0102030405060708090a0b0c0d0e0f10";
 
@@ -84,6 +86,93 @@ impl TraceReader for FakeReader {
             .get(&(tenant.clone(), id))
             .or_else(|| self.traces.get(&id))
             .cloned())
+    }
+}
+
+/// Answers of one kind: per tenant, else a fallback, else the empty answer.
+pub(crate) struct Canned<T> {
+    pub(crate) by_tenant: Mutex<HashMap<TenantId, Result<T, Error>>>,
+    pub(crate) fallback: Mutex<Option<Result<T, Error>>>,
+}
+
+impl<T> Default for Canned<T> {
+    fn default() -> Self {
+        Self {
+            by_tenant: Mutex::default(),
+            fallback: Mutex::default(),
+        }
+    }
+}
+
+impl<T: Clone + Default> Canned<T> {
+    pub(crate) fn set(&self, answer: Result<T, Error>) {
+        *self.fallback.lock().unwrap() = Some(answer);
+    }
+
+    pub(crate) fn set_for(&self, tenant: &str, answer: Result<T, Error>) {
+        self.by_tenant.lock().unwrap().insert(tid(tenant), answer);
+    }
+
+    fn answer(&self, tenant: &TenantId) -> Result<T, Error> {
+        if let Some(answer) = self.by_tenant.lock().unwrap().get(tenant) {
+            return answer.clone();
+        }
+        self.fallback
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| Ok(T::default()))
+    }
+}
+
+/// Records every search, tag-names and tag-values request (tenant + request) and answers from
+/// its canned answers.
+#[derive(Default)]
+pub(crate) struct FakeSearcher {
+    pub(crate) search_answers: Canned<SearchResponse>,
+    pub(crate) tag_name_answers: Canned<TagNamesResponse>,
+    pub(crate) tag_value_answers: Canned<TagValuesResponse>,
+    pub(crate) searches: Mutex<Vec<(TenantId, SearchRequest)>>,
+    pub(crate) tag_name_requests: Mutex<Vec<(TenantId, TagNamesRequest)>>,
+    pub(crate) tag_value_requests: Mutex<Vec<(TenantId, TagValuesRequest)>>,
+}
+
+#[async_trait]
+impl TraceSearcher for FakeSearcher {
+    async fn search(
+        &self,
+        tenant: &TenantId,
+        request: SearchRequest,
+    ) -> sextant_model::Result<SearchResponse> {
+        self.searches
+            .lock()
+            .unwrap()
+            .push((tenant.clone(), request));
+        self.search_answers.answer(tenant)
+    }
+
+    async fn tag_names(
+        &self,
+        tenant: &TenantId,
+        request: TagNamesRequest,
+    ) -> sextant_model::Result<TagNamesResponse> {
+        self.tag_name_requests
+            .lock()
+            .unwrap()
+            .push((tenant.clone(), request));
+        self.tag_name_answers.answer(tenant)
+    }
+
+    async fn tag_values(
+        &self,
+        tenant: &TenantId,
+        request: TagValuesRequest,
+    ) -> sextant_model::Result<TagValuesResponse> {
+        self.tag_value_requests
+            .lock()
+            .unwrap()
+            .push((tenant.clone(), request));
+        self.tag_value_answers.answer(tenant)
     }
 }
 
@@ -198,6 +287,7 @@ pub(crate) struct App {
     pub(crate) state: GatewayState,
     pub(crate) sink: Arc<FakeSink>,
     pub(crate) reader: Arc<FakeReader>,
+    pub(crate) searcher: Arc<FakeSearcher>,
     pub(crate) tenants: Arc<FakeTenants>,
     pub(crate) usage: Arc<FakeUsage>,
     pub(crate) clock: Arc<ManualClock>,
@@ -219,6 +309,7 @@ pub(crate) fn app_full(
 ) -> App {
     let sink = Arc::new(FakeSink::default());
     let reader = Arc::new(reader);
+    let searcher = Arc::new(FakeSearcher::default());
     let tenants = Arc::new(FakeTenants::default());
     let usage = Arc::new(FakeUsage::default());
     let clock = Arc::new(ManualClock::new(
@@ -227,6 +318,7 @@ pub(crate) fn app_full(
     let ports = GatewayPorts {
         ingest: sink.clone(),
         reader: reader.clone(),
+        searcher: searcher.clone(),
         authenticator: Arc::new(auth),
         tenants: tenants.clone(),
         usage: usage.clone(),
@@ -251,6 +343,7 @@ pub(crate) fn app_full(
         state,
         sink,
         reader,
+        searcher,
         tenants,
         usage,
         clock,

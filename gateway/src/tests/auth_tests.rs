@@ -20,7 +20,7 @@ fn key(id: &str, tenant: &str, status: TenantStatus, write: bool, read: bool) ->
 }
 
 /// Tenants `aaa`, `bbb` (active), `sus` (suspended), `del` (deleting) and their keys; an admin.
-fn fake_auth() -> FakeAuth {
+pub(super) fn fake_auth() -> FakeAuth {
     use TenantStatus::{Active, Deleting, Suspended};
     let mut keys = HashMap::new();
     keys.insert(
@@ -96,14 +96,14 @@ fn keyed_app() -> App {
     )
 }
 
-fn basic(user: &str, secret: &str) -> String {
+pub(super) fn basic(user: &str, secret: &str) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"))
     )
 }
 
-fn bearer(secret: &str) -> String {
+pub(super) fn bearer(secret: &str) -> String {
     format!("Bearer {secret}")
 }
 
