@@ -32,6 +32,7 @@ mod auth_tests;
 mod grpc_tests;
 mod limit_tests;
 mod query_tests;
+mod search_answer_tests;
 mod search_tests;
 
 pub(crate) const TRACE_HEX: &str = "0102030405060708090a0b0c0d0e0f10";
