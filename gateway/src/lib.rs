@@ -11,6 +11,10 @@
 //! Every route is guarded by one authentication layer (auth mode `keys`, `none` or
 //! `trusted-header`) that decides by one table of (method, route) → scope, from headers only;
 //! per-tenant ingest rates and quotas are applied in the OTLP core on the decompressed size.
+//!
+//! Tempo's search and tag routes put each request to the
+//! [`TraceSearcher`](sextant_model::TraceSearcher) port once per tenant named (`a|b`) and merge
+//! the answers; parameters are checked here, TraceQL is the pipeline's.
 
 mod access_log;
 mod auth;
