@@ -1,0 +1,748 @@
+//! TraceQL search (`GET /api/search`) end to end against the real binary. The same generated
+//! traces (`search/data.rs`) are searched with the same query table (`search/table.rs`) in
+//! three places: live in memory, replayed from the WAL after a `kill -9`, and from blocks only
+//! after a restart with an empty WAL. Each answer is compared with the expected result written
+//! as plain Rust: the traces and their order, every span set's spans and `matched`, the span
+//! and trace summaries; plus `limit`, `spss`, time ranges, a bad query, and a second tenant
+//! whose traces must never show up in the first one's answers (nor the reverse).
+
+#[path = "search/data.rs"]
+mod data;
+#[path = "search/table.rs"]
+mod table;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use prost::Message;
+use serde_json::{Map, Value as Json};
+use sextant_tests::{Auth, Options, Sextant, now_nanos, post_otlp, wait_until, wal_segments};
+
+use data::{GTrace, MS, SEC, SEED_A, SEED_B, SpanId, TraceId, Val, generate, requests};
+use table::{Groups, Row, Scope, rows};
+
+const TENANT_A: &str = "search-a";
+const TENANT_B: &str = "search-b";
+const TRACES_A: usize = 90;
+const TRACES_B: usize = 12;
+/// Enough for every trace and every span of a span set.
+const LIMIT: u32 = 1000;
+const SPSS: u32 = 100;
+/// A WAL segment holding no record is its header alone (`store::wal::frame`).
+const WAL_HEADER_BYTES: u64 = 16;
+const ROOT_NOT_RECEIVED: &str = "<root span not yet received>";
+
+/// One tenant's traces and its read-only key.
+struct Side {
+    auth: Auth,
+    traces: Vec<GTrace>,
+}
+
+struct World {
+    a: Side,
+    b: Side,
+    /// The search range covering everything: unix seconds.
+    range: (u64, u64),
+}
+
+impl World {
+    fn span_count(&self) -> usize {
+        [&self.a, &self.b]
+            .iter()
+            .flat_map(|s| &s.traces)
+            .map(|t| t.spans.len())
+            .sum()
+    }
+}
+
+/// Create both tenants and send their traces (ten whole traces per request).
+async fn load(server: &Sextant) -> World {
+    let now = now_nanos();
+    let a = generate(SEED_A, TRACES_A, now);
+    let b = generate(SEED_B, TRACES_B, now);
+    let keys_a = server.tenant(TENANT_A).await;
+    let keys_b = server.tenant(TENANT_B).await;
+    let url = format!("{}/v1/traces", server.otlp_http_url());
+    for (auth, traces) in [(&keys_a.write, &a), (&keys_b.write, &b)] {
+        for request in requests(traces, 10) {
+            let body = request.encode_to_vec();
+            let resp = post_otlp(
+                server.client(),
+                &url,
+                Some(auth),
+                "application/x-protobuf",
+                None,
+                body,
+            )
+            .await;
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            assert_eq!(status, 200, "export for {} refused: {text}", auth.tenant);
+        }
+    }
+    let earliest = a.iter().chain(&b).map(GTrace::start).min().expect("traces");
+    World {
+        a: Side {
+            auth: keys_a.read,
+            traces: a,
+        },
+        b: Side {
+            auth: keys_b.read,
+            traces: b,
+        },
+        range: (earliest / SEC - 600, now / SEC + 600),
+    }
+}
+
+/// Trace idle and maximum life of an hour: nothing completes during the test.
+fn long_idle() -> Options {
+    Options::new()
+        .env("SEXTANT_INGESTER__TRACE_IDLE", "1h")
+        .env("SEXTANT_INGESTER__TRACE_MAX_LIVE", "1h")
+}
+
+async fn live_traces(server: &Sextant, tenant: &str) -> f64 {
+    server
+        .metric("sextant_live_traces", &[("tenant", tenant)])
+        .await
+}
+
+async fn blocks_written(server: &Sextant, tenant: &str) -> f64 {
+    server
+        .metric("sextant_blocks_written_total", &[("tenant", tenant)])
+        .await
+}
+
+async fn wait_all_live(server: &Sextant, world: &World) {
+    for (tenant, n) in [
+        (TENANT_A, world.a.traces.len()),
+        (TENANT_B, world.b.traces.len()),
+    ] {
+        wait_until(Duration::from_secs(20), "every trace live", async || {
+            live_traces(server, tenant).await == n as f64
+        })
+        .await;
+        assert_eq!(blocks_written(server, tenant).await, 0.0, "{tenant}");
+    }
+}
+
+/// (1) Everything live in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_over_live_traces() {
+    let server = Sextant::start(long_idle()).await;
+    let world = load(&server).await;
+    wait_all_live(&server, &world).await;
+    run_all("live", &server, &world).await;
+}
+
+/// (2) Everything replayed from the WAL after a `kill -9`, nothing in blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_over_traces_replayed_from_the_wal() {
+    let mut server = Sextant::start(long_idle()).await;
+    let world = load(&server).await;
+    server.kill9().await;
+    server.restart().await;
+    let spans = world.span_count() as f64;
+    wait_until(Duration::from_secs(20), "the WAL replay", async || {
+        server.metric("sextant_wal_replay_spans_total", &[]).await == spans
+    })
+    .await;
+    wait_all_live(&server, &world).await;
+    run_all("wal", &server, &world).await;
+}
+
+/// (3) Everything in blocks, the WAL empty, then a restart that replays nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_over_blocks_only() {
+    let mut server = Sextant::start(Options::new().fast_blocks()).await;
+    let world = load(&server).await;
+    let wal_empty = |server: &Sextant| {
+        wal_segments(server.data_dir())
+            .iter()
+            .all(|p| std::fs::metadata(p).map_or(true, |m| m.len() <= WAL_HEADER_BYTES))
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "every trace in a block and every WAL record released",
+        async || {
+            server.traces_in_memory().await == 0.0
+                && server.metric("sextant_wal_released_bytes_total", &[]).await > 0.0
+                && wal_empty(&server)
+        },
+    )
+    .await;
+    for tenant in [TENANT_A, TENANT_B] {
+        assert!(blocks_written(&server, tenant).await >= 1.0, "{tenant}");
+    }
+    server.restart().await;
+    assert_eq!(
+        server.metric("sextant_wal_replay_records_total", &[]).await,
+        0.0,
+        "the restart replayed WAL records"
+    );
+    assert_eq!(server.traces_in_memory().await, 0.0);
+    run_all("blocks", &server, &world).await;
+}
+
+/// The table over both tenants, then ordering, limit, spss, time ranges and bad queries.
+async fn run_all(phase: &str, server: &Sextant, world: &World) {
+    let n_rows = run_table(phase, server, &world.a, &world.b, world.range).await;
+    assert!(n_rows >= 30, "{n_rows} queries");
+    run_table(phase, server, &world.b, &world.a, world.range).await;
+    extras(phase, server, world).await;
+}
+
+/// Every row of the table over `side`; `other` is the other tenant. Returns the row count.
+async fn run_table(
+    phase: &str,
+    server: &Sextant,
+    side: &Side,
+    other: &Side,
+    range: (u64, u64),
+) -> usize {
+    let table = rows(&side.traces);
+    for row in &table {
+        let what = format!("{phase}, tenant {}, {}", side.auth.tenant, row.q);
+        let answer = search(server, &side.auth, &row.q, range, LIMIT, SPSS).await;
+        check(&what, row, &side.traces, &other.traces, &answer);
+        if row.q == "{}" {
+            assert!(answer.inspected_bytes > 0, "{what}: inspectedBytes 0");
+            assert!(
+                answer.inspected_traces >= answer.traces.len() as u64,
+                "{what}: inspectedTraces {} below the {} traces returned",
+                answer.inspected_traces,
+                answer.traces.len()
+            );
+        }
+    }
+    table.len()
+}
+
+async fn extras(phase: &str, server: &Sextant, world: &World) {
+    let a = &world.a;
+    let table = rows(&a.traces);
+    let row = |q: &str| table.iter().find(|r| r.q == q).expect("row in the table");
+
+    // `limit`: the latest-starting traces, the tie (traces 0 and 1) broken by ID.
+    for (q, limit) in [("{}", 5), ("{ status = error }", 3), ("{}", 1)] {
+        let want: Vec<TraceId> = expected(row(q), &a.traces)
+            .iter()
+            .take(limit)
+            .map(|(t, _)| t.id)
+            .collect();
+        let got = search(server, &a.auth, q, world.range, limit as u32, SPSS).await;
+        let got: Vec<TraceId> = got.traces.iter().map(|t| t.id).collect();
+        assert_eq!(hexes(&got), hexes(&want), "{phase}: {q} with limit={limit}");
+    }
+    assert_eq!(expected(row("{}"), &a.traces)[0].0.id, a.traces[1].id);
+
+    // `spss=1`: one span per span set, `matched` still counts all.
+    let q = r#"{ resource.service.name = "db" }"#;
+    let answer = search(server, &a.auth, q, world.range, LIMIT, 1).await;
+    let want = expected(row(q), &a.traces);
+    assert_eq!(answer.traces.len(), want.len(), "{phase}: {q} spss=1");
+    for (got, (t, groups)) in answer.traces.iter().zip(&want) {
+        let all = &groups[0].1;
+        let matched: u64 = got.sets.iter().map(|s| s.matched).sum();
+        assert_eq!(matched, all.len() as u64, "{phase}: {q} spss=1 matched");
+        for set in &got.sets {
+            assert_eq!(set.spans.len(), 1, "{phase}: {q} spss=1 spans per set");
+            let i = t.index_of(&set.spans[0].id).expect("a span of the trace");
+            assert!(
+                all.contains(&i),
+                "{phase}: {q} spss=1 returned a non-matching span"
+            );
+        }
+    }
+
+    // Bad TraceQL: 400 with a plain-text reason.
+    for q in [r#"{ span.x = }"#, r#"{ .a = "b""#, "{ kind = sideways }"] {
+        let (status, content_type, body) =
+            search_raw(server, &a.auth, q, world.range, LIMIT, SPSS).await;
+        assert_eq!(
+            status,
+            400,
+            "{phase}: {q}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            content_type.starts_with("text/plain"),
+            "{phase}: {q}: content-type {content_type:?}"
+        );
+        assert!(!body.is_empty(), "{phase}: {q}: empty 400 body");
+    }
+
+    // A range two days ago holds nothing.
+    let now = now_nanos() / SEC;
+    let past = (now - 3 * 86_400, now - 2 * 86_400);
+    let answer = search(server, &a.auth, "{}", past, LIMIT, SPSS).await;
+    assert!(
+        answer.traces.is_empty(),
+        "{phase}: a range two days ago found traces"
+    );
+
+    // A range around a run of traces (at least 1 s clear of its neighbours) finds just them.
+    let mut by_start: Vec<&GTrace> = a.traces.iter().collect();
+    by_start.sort_by_key(|t| t.start());
+    let (first, last) = (by_start[TRACES_A / 3], by_start[TRACES_A / 2]);
+    let window = (first.start() / SEC - 1, last.end().div_ceil(SEC) + 1);
+    let inside: Vec<GTrace> = a
+        .traces
+        .iter()
+        .filter(|t| t.start() <= window.1 * SEC && t.end() >= window.0 * SEC)
+        .cloned()
+        .collect();
+    assert_eq!(inside.len(), TRACES_A / 2 - TRACES_A / 3 + 1);
+    let answer = search(server, &a.auth, "{}", window, LIMIT, SPSS).await;
+    let what = format!("{phase}: {{}} in {window:?}");
+    check(&what, row("{}"), &inside, &world.b.traces, &answer);
+}
+
+/// The traces `row` must return from `traces`, in answer order, with their span sets.
+fn expected<'t>(row: &Row, traces: &'t [GTrace]) -> Vec<(&'t GTrace, Groups)> {
+    let mut want: Vec<(&GTrace, Groups)> = traces
+        .iter()
+        .map(|t| (t, row.expect(t)))
+        .filter(|(_, g)| !g.is_empty())
+        .collect();
+    want.sort_by_key(|(t, _)| (Reverse(t.start()), t.id));
+    want
+}
+
+fn hexes(ids: &[TraceId]) -> Vec<String> {
+    ids.iter().map(hex::encode).collect()
+}
+
+/// Compare an answer to `row` over `traces` (the tenant's) with the expected result.
+fn check(what: &str, row: &Row, traces: &[GTrace], other: &[GTrace], answer: &Answer) {
+    let got_ids: Vec<TraceId> = answer.traces.iter().map(|t| t.id).collect();
+    let leaked: Vec<&TraceId> = got_ids
+        .iter()
+        .filter(|id| other.iter().any(|t| t.id == **id))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "{what}: the other tenant's traces came back: {leaked:02x?}"
+    );
+    let want = expected(row, traces);
+    let want_ids: Vec<TraceId> = want.iter().map(|(t, _)| t.id).collect();
+    let (got_set, want_set): (BTreeSet<_>, BTreeSet<_>) =
+        (got_ids.iter().collect(), want_ids.iter().collect());
+    let missing: Vec<String> = want_set.difference(&got_set).map(hex::encode).collect();
+    let extra: Vec<String> = got_set.difference(&want_set).map(hex::encode).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && got_ids.len() == want_ids.len(),
+        "{what}: {} traces returned, {} expected; missing {missing:?}, unexpected {extra:?}",
+        got_ids.len(),
+        want_ids.len()
+    );
+    assert_eq!(
+        hexes(&got_ids),
+        hexes(&want_ids),
+        "{what}: traces not latest start first, ties by ID"
+    );
+    for (got, (t, groups)) in answer.traces.iter().zip(&want) {
+        let what = format!("{what}, trace {}", hex::encode(t.id));
+        check_trace(&what, row, t, groups, got);
+    }
+}
+
+fn check_trace(what: &str, row: &Row, t: &GTrace, groups: &Groups, got: &GotTrace) {
+    match t.root() {
+        Some(root) => {
+            assert_eq!(got.root_service, root.service, "{what}: rootServiceName");
+            assert_eq!(got.root_name, root.name, "{what}: rootTraceName");
+        }
+        None => {
+            assert_eq!(
+                got.root_service, ROOT_NOT_RECEIVED,
+                "{what}: rootServiceName"
+            );
+            assert_eq!(got.root_name, "", "{what}: rootTraceName");
+        }
+    }
+    assert_eq!(got.start, t.start(), "{what}: startTimeUnixNano");
+    assert_eq!(got.duration_ms, t.duration() / MS, "{what}: durationMs");
+    assert_eq!(got.stats, t.service_stats(), "{what}: serviceStats");
+
+    let mut got_groups: BTreeMap<Option<String>, (BTreeSet<usize>, u64)> = BTreeMap::new();
+    for set in &got.sets {
+        assert_eq!(
+            set.spans.len() as u64,
+            set.matched,
+            "{what}: a span set of {} spans says matched {} (spss is {SPSS})",
+            set.spans.len(),
+            set.matched
+        );
+        let key = match row.by {
+            None => None,
+            Some(by) => match set.attrs.get(by) {
+                Some(Val::Str(v)) => Some(v.clone()),
+                other => panic!("{what}: span set attribute {by:?} is {other:?}"),
+            },
+        };
+        let entry = got_groups.entry(key).or_default();
+        entry.1 += set.matched;
+        for s in &set.spans {
+            let i = t
+                .index_of(&s.id)
+                .unwrap_or_else(|| panic!("{what}: span {} not in the trace", hex::encode(s.id)));
+            let span = &t.spans[i];
+            assert_eq!(
+                (s.name.as_str(), s.start, s.duration),
+                (span.name.as_str(), span.start, span.duration()),
+                "{what}: span {} summary",
+                hex::encode(s.id)
+            );
+            for (key, scope) in &row.select {
+                let want = match scope {
+                    Scope::Span => t.span_attr(i, key),
+                    Scope::Resource => t.resource_attr(i, key),
+                };
+                if let Some(want) = want {
+                    assert_eq!(
+                        s.attrs.get(*key),
+                        Some(want),
+                        "{what}: selected {key} of span {}",
+                        hex::encode(s.id)
+                    );
+                }
+            }
+            let fresh = entry.0.insert(i);
+            assert!(
+                fresh || row.by.is_none(),
+                "{what}: span {i} twice in a group"
+            );
+        }
+    }
+    let want_groups: BTreeMap<Option<String>, (BTreeSet<usize>, u64)> = groups
+        .iter()
+        .map(|(k, s)| (k.clone(), (s.clone(), s.len() as u64)))
+        .collect();
+    let name = |m: &BTreeMap<Option<String>, (BTreeSet<usize>, u64)>| -> Vec<String> {
+        m.iter()
+            .map(|(k, (s, n))| {
+                let ids: Vec<String> = s.iter().map(|&i| t.spans[i].name.clone()).collect();
+                format!("{k:?}: matched {n}, spans {ids:?}")
+            })
+            .collect()
+    };
+    assert_eq!(
+        name(&got_groups),
+        name(&want_groups),
+        "{what}: span sets (left: answer, right: expected)"
+    );
+    assert_eq!(got_groups, want_groups, "{what}: span sets by index");
+}
+
+// ---- The HTTP call and an independent reader of the answer. ----
+
+async fn search_raw(
+    server: &Sextant,
+    auth: &Auth,
+    q: &str,
+    (start, end): (u64, u64),
+    limit: u32,
+    spss: u32,
+) -> (u16, String, Vec<u8>) {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/api/search", server.http_url()),
+        &[
+            ("q", q.to_owned()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("limit", limit.to_string()),
+            ("spss", spss.to_string()),
+        ],
+    )
+    .expect("search url");
+    let resp = server
+        .client()
+        .get(url.clone())
+        .header("authorization", auth.basic())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = resp.bytes().await.expect("search body").to_vec();
+    (status, content_type, body)
+}
+
+async fn search(
+    server: &Sextant,
+    auth: &Auth,
+    q: &str,
+    range: (u64, u64),
+    limit: u32,
+    spss: u32,
+) -> Answer {
+    let (status, content_type, body) = search_raw(server, auth, q, range, limit, spss).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(
+        status, 200,
+        "search {q:?} ({}) answered {status}: {text}",
+        auth.tenant
+    );
+    assert!(
+        content_type.starts_with("application/json"),
+        "search {q:?}: content-type {content_type:?}"
+    );
+    parse_answer(&body).unwrap_or_else(|e| panic!("search {q:?}: {e:#}\nbody: {text}"))
+}
+
+#[derive(Debug)]
+struct Answer {
+    traces: Vec<GotTrace>,
+    inspected_traces: u64,
+    inspected_bytes: u64,
+}
+
+#[derive(Debug)]
+struct GotTrace {
+    id: TraceId,
+    root_service: String,
+    root_name: String,
+    start: u64,
+    duration_ms: u64,
+    sets: Vec<GotSet>,
+    stats: BTreeMap<String, (u64, u64)>,
+}
+
+#[derive(Debug)]
+struct GotSet {
+    spans: Vec<GotSpan>,
+    matched: u64,
+    attrs: BTreeMap<String, Val>,
+}
+
+#[derive(Debug)]
+struct GotSpan {
+    id: SpanId,
+    name: String,
+    start: u64,
+    duration: u64,
+    attrs: BTreeMap<String, Val>,
+}
+
+/// Reads Tempo's search JSON: absent fields are zero or empty (jsonpb omits them), present
+/// ones must have their exact type (64-bit integers as strings, `matched` and `durationMs` as
+/// numbers).
+fn parse_answer(body: &[u8]) -> anyhow::Result<Answer> {
+    let doc: Json = serde_json::from_slice(body)?;
+    let doc = doc.as_object().context("answer is not an object")?;
+    let metrics = match doc.get("metrics") {
+        None => &Map::new(),
+        Some(m) => m.as_object().context("metrics is not an object")?,
+    };
+    let traces = array(doc, "traces")?
+        .iter()
+        .map(parse_trace)
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Answer {
+        traces,
+        inspected_traces: number(metrics, "inspectedTraces")?,
+        inspected_bytes: u64_string(metrics, "inspectedBytes")?,
+    })
+}
+
+fn parse_trace(t: &Json) -> anyhow::Result<GotTrace> {
+    let t = t.as_object().context("trace is not an object")?;
+    let text = string(t, "traceID")?;
+    ensure!(
+        !text.is_empty() && !text.starts_with('0') && text.len() <= 32,
+        "traceID {text:?} is not hex with leading zeros stripped"
+    );
+    let bytes = hex::decode(format!("{text:0>32}")).with_context(|| format!("traceID {text:?}"))?;
+    let mut stats = BTreeMap::new();
+    if let Some(s) = t.get("serviceStats") {
+        for (svc, v) in s.as_object().context("serviceStats is not an object")? {
+            let v = v.as_object().context("service stats is not an object")?;
+            stats.insert(
+                svc.clone(),
+                (number(v, "spanCount")?, number(v, "errorCount")?),
+            );
+        }
+    }
+    Ok(GotTrace {
+        id: bytes.try_into().expect("32 hex digits"),
+        root_service: string(t, "rootServiceName")?,
+        root_name: string(t, "rootTraceName")?,
+        start: u64_string(t, "startTimeUnixNano")?,
+        duration_ms: number(t, "durationMs")?,
+        sets: array(t, "spanSets")?
+            .iter()
+            .map(parse_set)
+            .collect::<anyhow::Result<_>>()
+            .with_context(|| format!("trace {text}"))?,
+        stats,
+    })
+}
+
+fn parse_set(s: &Json) -> anyhow::Result<GotSet> {
+    let s = s.as_object().context("span set is not an object")?;
+    Ok(GotSet {
+        spans: array(s, "spans")?
+            .iter()
+            .map(parse_span)
+            .collect::<anyhow::Result<_>>()?,
+        matched: number(s, "matched")?,
+        attrs: attributes(s)?,
+    })
+}
+
+fn parse_span(s: &Json) -> anyhow::Result<GotSpan> {
+    let s = s.as_object().context("span is not an object")?;
+    let id = string(s, "spanID")?;
+    ensure!(id.len() == 16, "spanID {id:?} is not 16 hex digits");
+    let bytes = hex::decode(&id).with_context(|| format!("spanID {id:?}"))?;
+    Ok(GotSpan {
+        id: bytes.try_into().expect("16 hex digits"),
+        name: string(s, "name")?,
+        start: u64_string(s, "startTimeUnixNano")?,
+        duration: u64_string(s, "durationNanos")?,
+        attrs: attributes(s).with_context(|| format!("span {id}"))?,
+    })
+}
+
+fn attributes(obj: &Map<String, Json>) -> anyhow::Result<BTreeMap<String, Val>> {
+    let mut out = BTreeMap::new();
+    for kv in array(obj, "attributes")? {
+        let kv = kv.as_object().context("attribute is not an object")?;
+        let key = string(kv, "key")?;
+        let value = kv.get("value").context("attribute without value")?;
+        let value = any_value(value).with_context(|| format!("attribute {key}"))?;
+        ensure!(
+            out.insert(key.clone(), value).is_none(),
+            "attribute {key} twice"
+        );
+    }
+    Ok(out)
+}
+
+fn any_value(v: &Json) -> anyhow::Result<Val> {
+    let v = v.as_object().context("value is not an object")?;
+    ensure!(v.len() == 1, "value with {} fields: {v:?}", v.len());
+    let (kind, inner) = v.iter().next().expect("one field");
+    Ok(match kind.as_str() {
+        "stringValue" => Val::Str(inner.as_str().context("stringValue")?.to_owned()),
+        "intValue" => Val::Int(inner.as_str().context("intValue not a string")?.parse()?),
+        "doubleValue" => Val::Double(inner.as_f64().context("doubleValue not a number")?),
+        "boolValue" => Val::Bool(inner.as_bool().context("boolValue")?),
+        "arrayValue" => {
+            let inner = inner.as_object().context("arrayValue")?;
+            let items: Vec<Val> = array(inner, "values")?
+                .iter()
+                .map(any_value)
+                .collect::<anyhow::Result<_>>()?;
+            if items.iter().all(|i| matches!(i, Val::Str(_))) {
+                Val::StrArr(
+                    items
+                        .into_iter()
+                        .map(|i| match i {
+                            Val::Str(s) => s,
+                            _ => unreachable!("checked"),
+                        })
+                        .collect(),
+                )
+            } else if items.iter().all(|i| matches!(i, Val::Int(_))) {
+                Val::IntArr(
+                    items
+                        .into_iter()
+                        .map(|i| match i {
+                            Val::Int(n) => n,
+                            _ => unreachable!("checked"),
+                        })
+                        .collect(),
+                )
+            } else {
+                bail!("mixed array {items:?}")
+            }
+        }
+        other => bail!("unexpected value kind {other:?}"),
+    })
+}
+
+fn array<'a>(obj: &'a Map<String, Json>, key: &str) -> anyhow::Result<&'a [Json]> {
+    match obj.get(key) {
+        None => Ok(&[]),
+        Some(v) => Ok(v
+            .as_array()
+            .with_context(|| format!("{key} is not an array"))?),
+    }
+}
+
+fn string(obj: &Map<String, Json>, key: &str) -> anyhow::Result<String> {
+    match obj.get(key) {
+        None => Ok(String::new()),
+        Some(v) => Ok(v
+            .as_str()
+            .with_context(|| format!("{key} is not a string: {v}"))?
+            .to_owned()),
+    }
+}
+
+/// A 64-bit integer, which jsonpb writes as a string.
+fn u64_string(obj: &Map<String, Json>, key: &str) -> anyhow::Result<u64> {
+    match obj.get(key) {
+        None => Ok(0),
+        Some(v) => v
+            .as_str()
+            .with_context(|| format!("{key} is not a string: {v}"))?
+            .parse()
+            .with_context(|| format!("{key}: {v}")),
+    }
+}
+
+/// A 32-bit integer, which jsonpb writes as a number.
+fn number(obj: &Map<String, Json>, key: &str) -> anyhow::Result<u64> {
+    match obj.get(key) {
+        None => Ok(0),
+        Some(v) => v
+            .as_u64()
+            .with_context(|| format!("{key} is not a non-negative integer: {v}")),
+    }
+}
+
+#[test]
+fn the_answer_reader_is_lenient_on_absence_and_strict_on_types() {
+    let body = br#"{"traces":[{"traceID":"a0b1","rootServiceName":"frontend",
+        "startTimeUnixNano":"1700000000000000000","durationMs":12,
+        "spanSets":[{"spans":[{"spanID":"00000000000000ff","name":"x",
+          "startTimeUnixNano":"1700000000000000001","durationNanos":"5",
+          "attributes":[{"key":"n","value":{"intValue":"7"}},
+                        {"key":"t","value":{"arrayValue":{"values":[{"stringValue":"a"}]}}}]}],
+          "matched":3,"attributes":[{"key":"by(resource.service.name)","value":{"stringValue":"db"}}]}],
+        "serviceStats":{"db":{"spanCount":2}}}],
+        "metrics":{"inspectedTraces":4,"inspectedBytes":"99"}}"#;
+    let a = parse_answer(body).expect("parses");
+    assert_eq!((a.inspected_traces, a.inspected_bytes), (4, 99));
+    let t = &a.traces[0];
+    assert_eq!(hex::encode(t.id), format!("{:0>32}", "a0b1"));
+    assert_eq!((t.root_name.as_str(), t.duration_ms), ("", 12));
+    assert_eq!(t.stats["db"], (2, 0));
+    let set = &t.sets[0];
+    assert_eq!(set.matched, 3);
+    assert_eq!(set.attrs["by(resource.service.name)"], Val::str("db"));
+    assert_eq!(set.spans[0].attrs["n"], Val::Int(7));
+    assert_eq!(set.spans[0].attrs["t"], Val::StrArr(vec!["a".into()]));
+    assert!(parse_answer(br#"{}"#).expect("empty").traces.is_empty());
+    for bad in [
+        r#"{"traces":[{"traceID":"0a"}]}"#,
+        r#"{"traces":[{"traceID":"a","startTimeUnixNano":17}]}"#,
+        r#"{"traces":[{"traceID":"a","durationMs":"12"}]}"#,
+        r#"{"traces":[{"traceID":"a","spanSets":[{"matched":"1"}]}]}"#,
+        r#"{"traces":[{"traceID":"a","spanSets":[{"spans":[{"spanID":"ff"}]}]}]}"#,
+        r#"{"traces":[{"traceID":"a","spanSets":[{"attributes":[{"key":"k","value":{"intValue":7}}]}]}]}"#,
+        r#"{"metrics":{"inspectedBytes":5}}"#,
+    ] {
+        assert!(parse_answer(bad.as_bytes()).is_err(), "accepted {bad}");
+    }
+}
