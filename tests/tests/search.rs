@@ -96,17 +96,18 @@ async fn load(server: &Sextant) -> World {
     }
 }
 
-/// Trace idle and maximum life of an hour: nothing completes during the test.
+/// Trace idle, maximum life and block age of an hour: nothing completes or reaches a block
+/// during the test (traces replayed from the WAL come back completed, waiting for a block).
 fn long_idle() -> Options {
     Options::new()
         .env("SEXTANT_INGESTER__TRACE_IDLE", "1h")
         .env("SEXTANT_INGESTER__TRACE_MAX_LIVE", "1h")
+        .env("SEXTANT_BLOCK__MAX_BLOCK_AGE", "1h")
 }
 
-async fn live_traces(server: &Sextant, tenant: &str) -> f64 {
-    server
-        .metric("sextant_live_traces", &[("tenant", tenant)])
-        .await
+/// The per-tenant gauge `gauge` (`sextant_live_traces`, `sextant_completed_traces`).
+async fn traces(server: &Sextant, gauge: &str, tenant: &str) -> f64 {
+    server.metric(gauge, &[("tenant", tenant)]).await
 }
 
 async fn blocks_written(server: &Sextant, tenant: &str) -> f64 {
@@ -115,16 +116,24 @@ async fn blocks_written(server: &Sextant, tenant: &str) -> f64 {
         .await
 }
 
-async fn wait_all_live(server: &Sextant, world: &World) {
+/// Block folders of `tenant` on the local block storage.
+fn block_dirs(server: &Sextant, tenant: &str) -> usize {
+    let dir = server.data_dir().join("blocks").join(tenant).join("blocks");
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+/// Wait until `gauge` counts every trace of both tenants, with no block written.
+async fn wait_all_in_memory(server: &Sextant, world: &World, gauge: &str) {
     for (tenant, n) in [
         (TENANT_A, world.a.traces.len()),
         (TENANT_B, world.b.traces.len()),
     ] {
-        wait_until(Duration::from_secs(20), "every trace live", async || {
-            live_traces(server, tenant).await == n as f64
+        wait_until(Duration::from_secs(20), gauge, async || {
+            traces(server, gauge, tenant).await == n as f64
         })
         .await;
         assert_eq!(blocks_written(server, tenant).await, 0.0, "{tenant}");
+        assert_eq!(block_dirs(server, tenant), 0, "{tenant} has blocks");
     }
 }
 
@@ -133,7 +142,7 @@ async fn wait_all_live(server: &Sextant, world: &World) {
 async fn search_over_live_traces() {
     let server = Sextant::start(long_idle()).await;
     let world = load(&server).await;
-    wait_all_live(&server, &world).await;
+    wait_all_in_memory(&server, &world, "sextant_live_traces").await;
     run_all("live", &server, &world).await;
 }
 
@@ -149,7 +158,8 @@ async fn search_over_traces_replayed_from_the_wal() {
         server.metric("sextant_wal_replay_spans_total", &[]).await == spans
     })
     .await;
-    wait_all_live(&server, &world).await;
+    // Replayed traces are complete, held in memory until a block is due (in an hour).
+    wait_all_in_memory(&server, &world, "sextant_completed_traces").await;
     run_all("wal", &server, &world).await;
 }
 
@@ -175,6 +185,10 @@ async fn search_over_blocks_only() {
     .await;
     for tenant in [TENANT_A, TENANT_B] {
         assert!(blocks_written(&server, tenant).await >= 1.0, "{tenant}");
+        assert!(
+            block_dirs(&server, tenant) >= 1,
+            "no block folder of {tenant}"
+        );
     }
     server.restart().await;
     assert_eq!(
@@ -284,20 +298,25 @@ async fn extras(phase: &str, server: &Sextant, world: &World) {
     );
 
     // A range around a run of traces (at least 1 s clear of its neighbours) finds just them.
-    let mut by_start: Vec<&GTrace> = a.traces.iter().collect();
+    let (window, inside) = window(&a.traces);
+    let answer = search(server, &a.auth, "{}", window, LIMIT, SPSS).await;
+    let what = format!("{phase}: {{}} in {window:?}");
+    check(&what, row("{}"), &inside, &world.b.traces, &answer);
+}
+
+/// A range (unix seconds) around the 31st to 46th earliest traces, more than a second clear of
+/// their neighbours, and the traces that overlap it.
+fn window(traces: &[GTrace]) -> ((u64, u64), Vec<GTrace>) {
+    let mut by_start: Vec<&GTrace> = traces.iter().collect();
     by_start.sort_by_key(|t| t.start());
-    let (first, last) = (by_start[TRACES_A / 3], by_start[TRACES_A / 2]);
+    let (first, last) = (by_start[30], by_start[45]);
     let window = (first.start() / SEC - 1, last.end().div_ceil(SEC) + 1);
-    let inside: Vec<GTrace> = a
-        .traces
+    let inside = traces
         .iter()
         .filter(|t| t.start() <= window.1 * SEC && t.end() >= window.0 * SEC)
         .cloned()
         .collect();
-    assert_eq!(inside.len(), TRACES_A / 2 - TRACES_A / 3 + 1);
-    let answer = search(server, &a.auth, "{}", window, LIMIT, SPSS).await;
-    let what = format!("{phase}: {{}} in {window:?}");
-    check(&what, row("{}"), &inside, &world.b.traces, &answer);
+    (window, inside)
 }
 
 /// The traces `row` must return from `traces`, in answer order, with their span sets.
@@ -708,6 +727,24 @@ fn number(obj: &Map<String, Json>, key: &str) -> anyhow::Result<u64> {
         Some(v) => v
             .as_u64()
             .with_context(|| format!("{key} is not a non-negative integer: {v}")),
+    }
+}
+
+#[test]
+fn the_window_holds_a_run_of_traces_clear_of_the_others() {
+    let traces = generate(SEED_A, TRACES_A, now_nanos());
+    let ((start, end), inside) = window(&traces);
+    assert_eq!(inside.len(), 16);
+    // Each trace lies wholly inside or more than a second outside, so "overlaps the range"
+    // and "starts in the range" agree, whichever way a server rounds the edges.
+    for t in &traces {
+        let within = t.start() >= start * SEC && t.end() <= end * SEC;
+        let clear = t.end() + SEC < start * SEC || t.start() > end * SEC + SEC;
+        assert!(
+            within || clear,
+            "trace {} at the window's edge",
+            hex::encode(t.id)
+        );
     }
 }
 

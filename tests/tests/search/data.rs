@@ -600,7 +600,11 @@ fn one_trace(rng: &mut Rng, id: TraceId, i: usize, t0: u64) -> GTrace {
         }
     }
 
-    let environment = if i.is_multiple_of(3) { "staging" } else { "prod" };
+    let environment = if i.is_multiple_of(3) {
+        "staging"
+    } else {
+        "prod"
+    };
     let mut resources = BTreeMap::new();
     for (svc, tier) in [
         (FRONTEND, "edge"),
