@@ -783,3 +783,123 @@ fn the_answer_reader_is_lenient_on_absence_and_strict_on_types() {
         assert!(parse_answer(bad.as_bytes()).is_err(), "accepted {bad}");
     }
 }
+
+/// Tempo's JSON for the expected answer of `row`: what a correct server would send.
+fn render(row: &Row, traces: &[GTrace]) -> Vec<u8> {
+    use serde_json::json;
+    fn value(v: &Val) -> Json {
+        match v {
+            Val::Str(s) => json!({ "stringValue": s }),
+            Val::Int(i) => json!({ "intValue": i.to_string() }),
+            Val::Double(d) => json!({ "doubleValue": d }),
+            Val::Bool(b) => json!({ "boolValue": b }),
+            Val::StrArr(xs) => {
+                json!({ "arrayValue": { "values": xs.iter().map(|x| json!({ "stringValue": x })).collect::<Vec<_>>() } })
+            }
+            Val::IntArr(xs) => {
+                json!({ "arrayValue": { "values": xs.iter().map(|x| json!({ "intValue": x.to_string() })).collect::<Vec<_>>() } })
+            }
+        }
+    }
+    let want = expected(row, traces);
+    let out: Vec<Json> = want
+        .iter()
+        .map(|(t, groups)| {
+            let sets: Vec<Json> = groups
+                .iter()
+                .map(|(key, set)| {
+                    let spans: Vec<Json> = set
+                        .iter()
+                        .map(|&i| {
+                            let s = &t.spans[i];
+                            let attrs: Vec<Json> = row
+                                .select
+                                .iter()
+                                .filter_map(|(k, scope)| {
+                                    let v = match scope {
+                                        Scope::Span => t.span_attr(i, k),
+                                        Scope::Resource => t.resource_attr(i, k),
+                                    }?;
+                                    Some(json!({ "key": k, "value": value(v) }))
+                                })
+                                .collect();
+                            json!({ "spanID": hex::encode(s.id), "name": s.name,
+                                    "startTimeUnixNano": s.start.to_string(),
+                                    "durationNanos": s.duration().to_string(),
+                                    "attributes": attrs })
+                        })
+                        .collect();
+                    let mut set = json!({ "spans": spans, "matched": set.len() });
+                    if let (Some(by), Some(key)) = (row.by, key) {
+                        set["attributes"] = json!([{ "key": by, "value": { "stringValue": key } }]);
+                    }
+                    set
+                })
+                .collect();
+            let mut stats = Map::new();
+            for (svc, (n, errors)) in t.service_stats() {
+                // jsonpb leaves out zeros.
+                let v = if errors == 0 {
+                    json!({ "spanCount": n })
+                } else {
+                    json!({ "spanCount": n, "errorCount": errors })
+                };
+                stats.insert(svc, v);
+            }
+            let (root_service, root_name) = t
+                .root()
+                .map_or((ROOT_NOT_RECEIVED, ""), |r| (r.service, r.name.as_str()));
+            json!({ "traceID": hex::encode(t.id).trim_start_matches('0'),
+                    "rootServiceName": root_service, "rootTraceName": root_name,
+                    "startTimeUnixNano": t.start().to_string(),
+                    "durationMs": t.duration() / MS, "spanSets": sets, "serviceStats": stats })
+        })
+        .collect();
+    let n = out.len();
+    serde_json::to_vec(
+        &json!({ "traces": out, "metrics": { "inspectedTraces": n, "inspectedBytes": "1" } }),
+    )
+    .expect("json")
+}
+
+#[test]
+fn the_checker_accepts_the_expected_answer_and_rejects_changed_ones() {
+    let now = now_nanos();
+    let a = generate(SEED_A, TRACES_A, now);
+    let b = generate(SEED_B, TRACES_B, now);
+    let table = rows(&a);
+    for row in &table {
+        let answer = parse_answer(&render(row, &a)).expect("rendered answer parses");
+        check(&row.q, row, &a, &b, &answer);
+    }
+    let fails = |q: &str, change: &dyn Fn(&mut Answer)| {
+        let row = table.iter().find(|r| r.q == q).expect("row");
+        let mut answer = parse_answer(&render(row, &a)).expect("parses");
+        change(&mut answer);
+        let run = std::panic::AssertUnwindSafe(|| check(q, row, &a, &b, &answer));
+        std::panic::catch_unwind(run).is_err()
+    };
+    let db = r#"{ resource.service.name = "db" }"#;
+    let by = "{ kind = server } | by(resource.service.name)";
+    assert!(fails(db, &|a| a.traces.swap(0, 1)), "order");
+    assert!(fails(db, &|a| drop(a.traces.pop())), "a missing trace");
+    assert!(fails(db, &|a| a.traces[0].sets[0].matched += 1), "matched");
+    assert!(fails(db, &|a| a.traces[0].start += 1), "start");
+    assert!(fails(db, &|a| a.traces[0].stats.clear()), "service stats");
+    assert!(
+        fails(by, &|a| drop(a.traces[0].sets.pop())),
+        "a missing group"
+    );
+    assert!(
+        fails(db, &|a| a.traces[0].id = b[0].id),
+        "another tenant's trace"
+    );
+    let select = table
+        .iter()
+        .find(|r| !r.select.is_empty())
+        .expect("select row");
+    assert!(
+        fails(&select.q, &|a| a.traces[0].sets[0].spans[0].attrs.clear()),
+        "select"
+    );
+}
