@@ -2,6 +2,7 @@
 //! generated traces (no TraceQL evaluator): per trace, the span sets that must come back, each
 //! a set of span indices (several only for `by()`).
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::data::{API, CACHE, Code, DB, FRONTEND, GTrace, Kind, MS, QUEUE, Val};
@@ -467,6 +468,17 @@ pub(crate) fn rows(data: &[GTrace]) -> Vec<Row> {
     select.select = vec![("tags", Scope::Span)];
     rows.push(select);
     rows
+}
+
+/// The traces `row` must return from `traces`, in answer order, with their span sets.
+pub(crate) fn expected<'t>(row: &Row, traces: &'t [GTrace]) -> Vec<(&'t GTrace, Groups)> {
+    let mut want: Vec<(&GTrace, Groups)> = traces
+        .iter()
+        .map(|t| (t, row.expect(t)))
+        .filter(|(_, g)| !g.is_empty())
+        .collect();
+    want.sort_by_key(|(t, _)| (Reverse(t.start()), t.id));
+    want
 }
 
 /// `filter | by(resource.service.name)` keeping the groups of more than `more_than` spans.
