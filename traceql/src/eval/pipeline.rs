@@ -172,12 +172,15 @@ impl CPipeline {
     }
 }
 
-/// Splits a spanset by the values of the `by()` fields, groups in order of first appearance.
-/// Spans where a field is nil group together, without an attribute for that field.
+/// Splits a spanset by the values of the `by()` fields, groups in order of first appearance
+/// in start order. Spans where a field is nil group together, without an attribute for that
+/// field (they are kept: a search result should not lose spans to grouping).
 fn group(view: &TraceView<'_>, s: Set, fields: &[(String, Expr)]) -> Vec<Set> {
     let mut order: Vec<Set> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for &i in &s.spans {
+    let mut by_start = s.spans.clone();
+    by_start.sort_by_key(|i| (view.span(*i).start_time_unix_nano, *i));
+    for &i in &by_start {
         let cx = Ctx::span(view, i);
         let values: Vec<Val<'_>> = fields.iter().map(|(_, e)| e.eval(&cx)).collect();
         let key = values
@@ -200,6 +203,9 @@ fn group(view: &TraceView<'_>, s: Set, fields: &[(String, Expr)]) -> Vec<Set> {
             order.len() - 1
         });
         order[slot].spans.push(i);
+    }
+    for g in &mut order {
+        g.spans.sort_unstable();
     }
     order
 }
