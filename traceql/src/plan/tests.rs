@@ -415,12 +415,11 @@ fn arb_trace() -> impl Strategy<Value = sextant_model::otlp::TracesData> {
             {
                 let n = n as u8 + 1;
                 // A parent among the earlier spans, or none, or one not in the trace.
-                let parent = if parent == 0 || parent as u8 >= n + 1 {
-                    None
-                } else if parent == 7 {
-                    Some(vec![9; 8])
-                } else {
-                    Some(sid(parent as u8))
+                let parent = match parent {
+                    0 => None,
+                    7 => Some(vec![9; 8]),
+                    p if (p as u8) < n => Some(sid(p as u8)),
+                    _ => None,
                 };
                 let events = if event {
                     vec![sextant_model::otlp::Event {
