@@ -115,3 +115,6 @@ pub fn parse_identifier(text: &str) -> Result<FieldExpr, Error> {
         _ => Err(bad()),
     }
 }
+
+#[cfg(test)]
+mod tests;
