@@ -959,3 +959,60 @@ async fn array_attribute_values_pass_every_comparison_and_are_not_pruned() {
         check(&b, name, &request, keep).await;
     }
 }
+
+/// A root whose parent ID is all zeros is the root (as the TraceQL engine sees it), even when
+/// a child starts before it.
+#[tokio::test]
+async fn an_all_zero_parent_id_marks_the_root() {
+    use sextant_model::otlp::{ResourceSpans, ScopeSpans, Span as OtlpSpan};
+    let id = TraceId([7; 16]);
+    let span = |n: u8, parent: Vec<u8>, start: u64| OtlpSpan {
+        trace_id: id.0.to_vec(),
+        span_id: vec![n; 8],
+        parent_span_id: parent,
+        name: format!("s{n}"),
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 100,
+        ..Default::default()
+    };
+    let data = TracesData {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span(1, vec![0; 8], 50), span(2, vec![1; 8], 10)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let store = Arc::new(InMemory::new());
+    let prefix = Path::from("acme/blocks/root");
+    let traces = vec![(id, data)];
+    let info = write_block(
+        store.as_ref(),
+        &prefix,
+        "root",
+        &tenant(),
+        traces.clone(),
+        &BlockOptions::default(),
+    )
+    .await
+    .unwrap();
+    let b = Block {
+        store,
+        prefix,
+        meta: info.to_block_meta().unwrap(),
+        info,
+        traces,
+    };
+    let root_is = |name: &str| {
+        request(
+            true,
+            vec![Condition::eq(
+                AttributeRef::Intrinsic(Intrinsic::RootName),
+                Static::Str(name.into()),
+            )],
+        )
+    };
+    check(&b, "root s1", &root_is("s1"), Box::new(|_| true)).await;
+    check(&b, "root s2", &root_is("s2"), Box::new(|_| false)).await;
+}
