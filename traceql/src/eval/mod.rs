@@ -1,5 +1,15 @@
 //! The search engine: a spanset query compiled once ([`Search`]) and evaluated on one trace at
 //! a time, with Tempo's semantics (`reference/tempo-spec.md` §7.4).
+//!
+//! Choices where Tempo leaves room:
+//! - `by(f)`: spans where `f` is nil form their own group, which carries no `by(f)` attribute;
+//!   groups come in order of their first span by start time.
+//! - `coalesce()` drops the groups' attributes.
+//! - A span's reported event (link) attribute is the first event (link) that has one; map and
+//!   bytes values are never reported (they have no TraceQL literal).
+//! - A status code or kind outside OTLP's enums is nil (matches nothing), so the engine never
+//!   matches where the store's raw code comparison would not.
+//! - Two spans without a parent are not siblings.
 
 pub(crate) mod expr;
 mod pipeline;
