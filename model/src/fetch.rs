@@ -32,7 +32,13 @@
 //! `Ne`): numbers ([`Static::Int`], [`Static::Float`], [`Static::Duration`] in nanoseconds,
 //! compared as numbers with each other), strings (byte-wise order; regular expressions match
 //! the whole string, `^(?:re)$`), booleans (`Eq`/`Ne` only), statuses and kinds (`Eq`/`Ne`
-//! only). Attribute values that are arrays, maps or bytes compare with nothing; they exist.
+//! only).
+//!
+//! Attribute values that are arrays, maps or bytes (or an `AnyValue` without a value) exist
+//! and **may match every comparison**: TraceQL compares arrays item by item (`{ .tags = "a" }`
+//! matches `["a", "b"]`, `!=` holds when no item equals), which a store need not model, so a
+//! span holding such a value under the key passes every operator except `Eq nil`. Row-group
+//! statistics of scalar values must not rule such spans out either.
 
 use crate::TimeRange;
 use crate::otlp::{SpanKind, StatusCode};

@@ -105,3 +105,34 @@ impl From<ValidateError> for Error {
         Error::Validate(e)
     }
 }
+
+/// Evaluation failed on a trace (for example a regex that fails to compile at run time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    message: String,
+}
+
+impl EvalError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        EvalError {
+            message: message.into(),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The query asked for something that cannot be computed: the user's to fix.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::BadRequest
+    }
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "evaluation error: {}", self.message)
+    }
+}
+
+impl std::error::Error for EvalError {}

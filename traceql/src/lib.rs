@@ -1,21 +1,33 @@
-//! TraceQL: the lexer, parser, AST and validation (planner and evaluator to come, over a
-//! `SpanSource` port). Pure: no IO, no knowledge of where spans are stored.
+//! TraceQL: the lexer, parser, AST, validation, planner and evaluator. Pure: no IO, no
+//! knowledge of where spans are stored.
 //!
 //! `parse` turns text into a [`Query`]; [`Query::validate`] applies Tempo's checks after
 //! parsing and tells invalid queries from ones the engine does not evaluate; `Display` prints
-//! a query that parses back to the same tree.
+//! a query that parses back to the same tree. [`Search`] compiles a spanset query once, lowers
+//! it to the storage pre-filter ([`Search::fetch_request`]) and evaluates it on one trace at a
+//! time ([`TraceView`]). [`tag_query`], [`parse_identifier`] and [`lenient_parse`] turn Tempo's
+//! other query inputs into TraceQL.
 
 mod ast;
 mod display;
 mod error;
+mod eval;
+mod lenient;
 mod lexer;
 mod parser;
+mod plan;
+mod tags;
 mod validate;
+mod view;
 
 pub use ast::*;
-pub use error::{Error, ParseError, ValidateError};
+pub use error::{Error, EvalError, ParseError, ValidateError};
+pub use eval::{Search, SpanMatch, SpansetMatch};
+pub use lenient::lenient_parse;
 pub use parser::parse;
+pub use tags::{parse_identifier, tag_query};
 pub use validate::compile_regex;
+pub use view::TraceView;
 
 /// Parses and validates: the query the engine can run, or why not.
 pub fn parse_valid(src: &str) -> Result<Query, Error> {
@@ -26,3 +38,5 @@ pub fn parse_valid(src: &str) -> Result<Query, Error> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testtrace;

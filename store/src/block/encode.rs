@@ -295,10 +295,11 @@ impl TraceFacts {
                 }
             })
             .collect();
-        // The root is the first span without a parent; failing that, the earliest span.
+        // The root is the first span without a parent (an empty or all-zero parent ID, as
+        // TraceQL's engine sees it); failing that, the earliest span.
         let root = trace
             .iter()
-            .find(|r| r.span.parent_span_id.is_empty())
+            .find(|r| r.span.parent_span_id.iter().all(|b| *b == 0))
             .or(trace.first());
         let (root_service, root_name) = root
             .map(|r| (resources[r.resource].1.clone(), r.span.name.clone()))

@@ -39,7 +39,9 @@ enum Val<'a> {
     Bool(bool),
     Status(i32),
     Kind(i32),
-    /// A value that compares with nothing (array, map, bytes).
+    /// An array, map or bytes value (or an empty `AnyValue`): it exists and **may match**
+    /// every comparison, since TraceQL compares array items (`{ .tags = "a" }` matches
+    /// `["a", "b"]`) and the pre-filter must never rule out a match.
     Other,
 }
 
@@ -354,6 +356,7 @@ impl Plan {
                     _ => false,
                 },
                 (_, None) => false,
+                (_, Some(Val::Other)) => true,
                 (_, Some(v)) => match c.op {
                     FetchOp::Regex | FetchOp::NotRegex => match (v, &self.regexes[ci][k]) {
                         (Val::Str(s), Some(re)) => re.is_match(s) == (c.op == FetchOp::Regex),

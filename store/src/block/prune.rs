@@ -1,4 +1,9 @@
 //! Row-group pruning: what a column chunk's min/max statistics prove about a condition.
+//!
+//! Only intrinsic columns and span attributes are pruned on. Span attribute values are pruned
+//! on the typed columns (`str`, `int`, `double`) only while the row group's `any` column
+//! (arrays, maps, bytes) holds no value, because those values may match any comparison.
+//! Resource attributes live in an encoded column without statistics and are never pruned on.
 
 use std::cmp::Ordering;
 
@@ -122,6 +127,11 @@ pub(super) fn condition_ruled_out(c: &Condition, stats: &dyn Fn(&str) -> Bounds)
             if c.op == FetchOp::Exists {
                 return false;
             }
+            // Array, map and bytes values live in the `any` column and may match every
+            // comparison: the typed columns' statistics prove nothing while it holds a value.
+            if !matches!(stats(ATTR_ANY_PATH), Bounds::Empty) {
+                return false;
+            }
             c.operands.iter().all(|o| match o {
                 Static::Str(_) => {
                     operand_stat(o).is_some_and(|s| stats(ATTR_STR_PATH).excludes(c.op, &s))
@@ -141,6 +151,7 @@ const ATTR_KEY_PATH: &str = "attributes.list.item.key";
 const ATTR_STR_PATH: &str = "attributes.list.item.str";
 const ATTR_INT_PATH: &str = "attributes.list.item.int";
 const ATTR_DOUBLE_PATH: &str = "attributes.list.item.double";
+const ATTR_ANY_PATH: &str = "attributes.list.item.any";
 
 fn static_num(o: &Static) -> Option<Num> {
     match o {

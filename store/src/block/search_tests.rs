@@ -662,9 +662,12 @@ mod arbitrary {
 
     fn numeric_at_least(attrs: &[KeyValue], key: &str, min: f64) -> bool {
         attrs.iter().filter(|kv| kv.key == key).any(|kv| {
-            match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(Value::IntValue(i)) => *i as f64 >= min,
-                Some(Value::DoubleValue(d)) => *d >= min,
+            match kv.value.as_ref().map(|v| v.value.as_ref()) {
+                Some(Some(Value::IntValue(i))) => *i as f64 >= min,
+                Some(Some(Value::DoubleValue(d))) => *d >= min,
+                // Arrays, maps, bytes and empty values may match any comparison.
+                Some(Some(Value::ArrayValue(_) | Value::KvlistValue(_) | Value::BytesValue(_)))
+                | Some(None) => true,
                 _ => false,
             }
         })
@@ -807,4 +810,209 @@ async fn examined_otlp_bytes_count_the_spans_of_the_row_groups_read() {
     .unwrap();
     assert_eq!(none.row_groups_read, 0);
     assert_eq!(none.examined_otlp_bytes, 0);
+}
+
+/// TraceQL matches `{ .x = "a" }` on an array holding "a": array (and map, bytes) values must
+/// pass every comparison, and statistics of the scalar values in their row group must not
+/// prune it.
+#[tokio::test]
+async fn array_attribute_values_pass_every_comparison_and_are_not_pruned() {
+    use sextant_model::otlp::{
+        AnyValue, ArrayValue, Resource, ResourceSpans, ScopeSpans, Span as OtlpSpan,
+    };
+    let value = |v: Value| Some(AnyValue { value: Some(v) });
+    let string = |s: &str| value(Value::StringValue(s.to_owned()));
+    let array = |s: &str| {
+        value(Value::ArrayValue(ArrayValue {
+            values: vec![AnyValue {
+                value: Some(Value::StringValue(s.to_owned())),
+            }],
+        }))
+    };
+    let trace = |n: u8, span_attrs: Vec<KeyValue>, resource_attrs: Vec<KeyValue>| {
+        let id = TraceId([n; 16]);
+        let span = OtlpSpan {
+            trace_id: id.0.to_vec(),
+            span_id: vec![n; 8],
+            name: format!("s{n}"),
+            start_time_unix_nano: 1_000 * n as u64,
+            end_time_unix_nano: 1_000 * n as u64 + 10,
+            attributes: span_attrs,
+            ..Default::default()
+        };
+        let data = TracesData {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: resource_attrs,
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        (id, data)
+    };
+    let kv = |key: &str, value| KeyValue {
+        key: key.to_owned(),
+        value,
+    };
+    let traces = vec![
+        // Row group 1: only a scalar value under `x`.
+        trace(1, vec![kv("x", string("b"))], vec![]),
+        // Row group 2: an array under `x`; the only string in the group is "c", whose
+        // statistics alone would rule out `x = "a"`.
+        trace(
+            2,
+            vec![kv("x", array("a")), kv("y", string("c"))],
+            vec![kv("r", array("a"))],
+        ),
+    ];
+    let store = Arc::new(InMemory::new());
+    let prefix = Path::from("acme/blocks/arr");
+    let options = BlockOptions {
+        row_group_spans: 1,
+        ..BlockOptions::default()
+    };
+    let info = write_block(
+        store.as_ref(),
+        &prefix,
+        "arr",
+        &tenant(),
+        traces.clone(),
+        &options,
+    )
+    .await
+    .unwrap();
+    let b = Block {
+        store,
+        prefix,
+        meta: info.to_block_meta().unwrap(),
+        info,
+        traces,
+    };
+    let is = |n: u8| move |v: &View<'_>| v.span.span_id == vec![n; 8];
+    let cond = |attribute: AttributeRef, op: FetchOp, s: &str| {
+        request(
+            true,
+            vec![Condition::new(attribute, op, vec![Static::Str(s.into())])],
+        )
+    };
+    let cases: Vec<(&str, FetchRequest, Keep)> = vec![
+        (
+            "span eq",
+            cond(AttributeRef::span("x"), FetchOp::Eq, "a"),
+            Box::new(is(2)),
+        ),
+        (
+            "span ne",
+            cond(AttributeRef::span("x"), FetchOp::Ne, "b"),
+            Box::new(is(2)),
+        ),
+        (
+            "span gt",
+            cond(AttributeRef::span("x"), FetchOp::Gt, "zzz"),
+            Box::new(is(2)),
+        ),
+        (
+            "span regex",
+            cond(AttributeRef::span("x"), FetchOp::Regex, "a"),
+            Box::new(is(2)),
+        ),
+        (
+            "span not regex",
+            cond(AttributeRef::span("x"), FetchOp::NotRegex, "b"),
+            Box::new(is(2)),
+        ),
+        (
+            "unscoped",
+            cond(AttributeRef::any("x"), FetchOp::Eq, "a"),
+            Box::new(is(2)),
+        ),
+        (
+            "resource",
+            cond(AttributeRef::resource("r"), FetchOp::Eq, "zzz"),
+            Box::new(is(2)),
+        ),
+        (
+            "exists",
+            request(true, vec![Condition::exists(AttributeRef::span("x"))]),
+            Box::new(|_| true),
+        ),
+        (
+            "not nil",
+            request(
+                true,
+                vec![Condition::eq(AttributeRef::span("x"), Static::Nil)],
+            ),
+            Box::new(|_| false),
+        ),
+        (
+            "scalar still compared",
+            cond(AttributeRef::span("x"), FetchOp::Eq, "b"),
+            Box::new(|v| v.span.span_id == vec![1; 8] || v.span.span_id == vec![2; 8]),
+        ),
+    ];
+    for (name, request, keep) in cases {
+        check(&b, name, &request, keep).await;
+    }
+}
+
+/// A root whose parent ID is all zeros is the root (as the TraceQL engine sees it), even when
+/// a child starts before it.
+#[tokio::test]
+async fn an_all_zero_parent_id_marks_the_root() {
+    use sextant_model::otlp::{ResourceSpans, ScopeSpans, Span as OtlpSpan};
+    let id = TraceId([7; 16]);
+    let span = |n: u8, parent: Vec<u8>, start: u64| OtlpSpan {
+        trace_id: id.0.to_vec(),
+        span_id: vec![n; 8],
+        parent_span_id: parent,
+        name: format!("s{n}"),
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 100,
+        ..Default::default()
+    };
+    let data = TracesData {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span(1, vec![0; 8], 50), span(2, vec![1; 8], 10)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let store = Arc::new(InMemory::new());
+    let prefix = Path::from("acme/blocks/root");
+    let traces = vec![(id, data)];
+    let info = write_block(
+        store.as_ref(),
+        &prefix,
+        "root",
+        &tenant(),
+        traces.clone(),
+        &BlockOptions::default(),
+    )
+    .await
+    .unwrap();
+    let b = Block {
+        store,
+        prefix,
+        meta: info.to_block_meta().unwrap(),
+        info,
+        traces,
+    };
+    let root_is = |name: &str| {
+        request(
+            true,
+            vec![Condition::eq(
+                AttributeRef::Intrinsic(Intrinsic::RootName),
+                Static::Str(name.into()),
+            )],
+        )
+    };
+    check(&b, "root s1", &root_is("s1"), Box::new(|_| true)).await;
+    check(&b, "root s2", &root_is("s2"), Box::new(|_| false)).await;
 }
