@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sextant_model::otlp::TracesData;
-use sextant_model::{BlockCatalog, BlockMeta, TenantId, TimeRange, TraceId};
+use sextant_model::{BlockCatalog, BlockMeta, FetchRequest, TenantId, TimeRange, TraceId};
 use sextant_store::object_store::ObjectStore;
-use sextant_store::{BlockCaches, BlockId, BlockPath, WalPosition};
+use sextant_store::{BlockCaches, BlockId, BlockPath, BlockSearchResult, WalPosition};
 
 use crate::config::BlockConfig;
 use crate::error::{Error, Result};
@@ -225,6 +225,47 @@ impl Flusher {
             }
         }
         Ok(found)
+    }
+
+    /// Live blocks of a tenant overlapping `range`.
+    pub(crate) async fn candidates(
+        &self,
+        tenant: &TenantId,
+        range: TimeRange,
+    ) -> Result<Vec<BlockMeta>> {
+        self.backend
+            .catalog
+            .candidates(tenant, range)
+            .await
+            .map_err(Error::Blocks)
+    }
+
+    /// Runs a storage pre-filter over one block. A registered block whose objects are gone
+    /// answers nothing (logged), as in [`Flusher::find`].
+    pub(crate) async fn search_block(
+        &self,
+        meta: &BlockMeta,
+        request: &FetchRequest,
+    ) -> Result<BlockSearchResult> {
+        let block = BlockId::parse(&meta.block_id).map_err(|e| Error::Blocks(e.into()))?;
+        let prefix = BlockPath::block_prefix(&meta.tenant, block);
+        match sextant_store::search_block(
+            self.backend.store.as_ref(),
+            &prefix,
+            meta,
+            request,
+            &self.caches,
+        )
+        .await
+        {
+            Ok(result) => Ok(result),
+            Err(error) if error.kind() == sextant_model::ErrorKind::NotFound => {
+                tracing::warn!(tenant = %meta.tenant, block = %meta.block_id, %error,
+                    "registered block has no objects; skipped (run `sextant store repair`)");
+                Ok(BlockSearchResult::default())
+            }
+            Err(error) => Err(Error::Blocks(error.into())),
+        }
     }
 }
 

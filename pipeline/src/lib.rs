@@ -21,6 +21,7 @@ mod pipeline;
 #[cfg(test)]
 mod proptests;
 mod querier;
+mod search;
 #[cfg(test)]
 mod testdata;
 

@@ -25,15 +25,15 @@ use crate::querier;
 /// The ingest and read path of one process: spans in, durable, readable by id.
 pub struct Pipeline {
     config: IngesterConfig,
-    tenants: Arc<dyn TenantDirectory>,
+    pub(crate) tenants: Arc<dyn TenantDirectory>,
     wal: Arc<Wal>,
     replay_stats: ReplayStats,
-    ingester: Arc<Ingester>,
+    pub(crate) ingester: Arc<Ingester>,
     admission: Arc<Admission>,
     metrics: Metrics,
     closed: AtomicBool,
     /// Writes blocks and reads them back; `None` keeps everything in memory and the WAL.
-    flusher: Option<Flusher>,
+    pub(crate) flusher: Option<Flusher>,
     block_config: BlockConfig,
     /// Held shared by every push from its WAL append until its traces are in memory, and
     /// exclusively while WAL segments are released: a record appended but not yet visible in

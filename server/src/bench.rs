@@ -4,9 +4,11 @@
 //! `gen-blocks` writes loadgen-shaped blocks under `<out-dir>/<tenant>/blocks/<id>/` and keeps a
 //! sample of the trace IDs it wrote in `<out-dir>/<tenant>/bench-trace-ids.txt`;
 //! `trace-by-id` looks random sampled IDs up across every block (bloom pre-filter, then one row
-//! group) and prints latency percentiles.
+//! group) and prints latency percentiles; `search` times TraceQL searches and tag-values
+//! queries through the real read path over the same blocks.
 
 mod auth;
+mod search;
 
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -37,6 +39,9 @@ pub(crate) enum BenchCommand {
     TraceById(TraceByIdArgs),
     /// Measure the cost of authenticating a key against the in-memory tenant snapshot.
     Auth(auth::AuthArgs),
+    /// Measure TraceQL search throughput and tag-values latency over blocks written by
+    /// `gen-blocks`.
+    Search(search::SearchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +95,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::GenBlocks(args) => gen_blocks(args).await,
         BenchCommand::TraceById(args) => trace_by_id(args).await,
         BenchCommand::Auth(args) => auth::auth(args).await,
+        BenchCommand::Search(args) => search::search(args).await,
     }
 }
 

@@ -14,7 +14,9 @@ use axum::Router;
 use axum::serve::{Listener, ListenerExt};
 use prometheus_client::registry::Registry;
 use sextant_gateway::{AuthMode, BuildInfo, GatewayMetrics, GatewayPorts, GatewayState};
-use sextant_model::{Authenticator, IngestSink, TenantDirectory, TraceReader, UsageMeter};
+use sextant_model::{
+    Authenticator, IngestSink, TenantDirectory, TraceReader, TraceSearcher, UsageMeter,
+};
 use sextant_pipeline::{BlockBackend, Pipeline, PipelineConfig};
 use sextant_store::ObjectStoreMetrics;
 use sextant_tenancy::{
@@ -133,6 +135,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let ports = GatewayPorts {
         ingest: pipeline.clone() as Arc<dyn IngestSink>,
         reader: pipeline.clone() as Arc<dyn TraceReader>,
+        searcher: pipeline.clone() as Arc<dyn TraceSearcher>,
         authenticator: control.clone() as Arc<dyn Authenticator>,
         tenants: control.clone() as Arc<dyn TenantDirectory>,
         usage: control.clone() as Arc<dyn UsageMeter>,

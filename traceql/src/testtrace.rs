@@ -94,7 +94,7 @@ pub(crate) fn span(spec: SpanSpec) -> Span {
     }
 }
 
-fn spec(
+pub(crate) fn spec(
     n: u8,
     parent: Option<u8>,
     name: &'static str,

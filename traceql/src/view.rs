@@ -153,6 +153,13 @@ impl<'a> TraceView<'a> {
         self.parents[i]
     }
 
+    /// What siblings share: the parent span ID, whether or not the parent was received (the
+    /// children of a root that never arrived are still siblings). `None` for root spans.
+    pub(crate) fn sibling_key(&self, i: usize) -> Option<&'a [u8]> {
+        let span = self.spans[i];
+        (!is_root_span(span)).then_some(span.parent_span_id.as_slice())
+    }
+
     pub(crate) fn child_count(&self, i: usize) -> usize {
         self.children[i].len()
     }

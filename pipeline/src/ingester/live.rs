@@ -173,6 +173,23 @@ impl TenantTraces {
             .min()
     }
 
+    /// Every trace held in memory whose spans overlap `range` (all with `None`): its segments,
+    /// completed ones first. For search; the bytes are shared, not copied.
+    pub(crate) fn snapshot(&self, range: Option<TimeRange>) -> Vec<(TraceId, Vec<Bytes>)> {
+        let mut out: HashMap<TraceId, Vec<Bytes>> = HashMap::new();
+        for map in [&self.flushing, &self.completed, &self.live] {
+            for (id, entry) in map {
+                if range.is_some_and(|r| !r.overlaps(&entry.range)) {
+                    continue;
+                }
+                out.entry(*id)
+                    .or_default()
+                    .extend(entry.segments.iter().map(|s| s.data.clone()));
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// Segments of a trace overlapping `range` (all with `None`), completed ones first.
     pub(crate) fn segments(&self, id: &TraceId, range: Option<TimeRange>) -> Vec<Bytes> {
         [

@@ -314,6 +314,17 @@ impl Ingester {
             .unwrap_or_default()
     }
 
+    /// Every trace of a tenant held in memory overlapping `range` (all with `None`).
+    pub(crate) fn snapshot(
+        &self,
+        tenant: &TenantId,
+        range: Option<TimeRange>,
+    ) -> Vec<(TraceId, Vec<Bytes>)> {
+        self.existing_tenant(tenant)
+            .map(|t| t.lock().snapshot(range))
+            .unwrap_or_default()
+    }
+
     /// Live and completed trace counts of a tenant (for tests and debugging).
     #[cfg(test)]
     pub(crate) fn counts(&self, tenant: &TenantId) -> (usize, usize) {

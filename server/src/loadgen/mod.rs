@@ -244,7 +244,7 @@ fn decode_baseline(payloads: &[Payload]) -> f64 {
 }
 
 /// User + system CPU seconds of this process.
-fn cpu_time() -> f64 {
+pub(crate) fn cpu_time() -> f64 {
     let usage = rusage();
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(usage.ru_utime) + tv(usage.ru_stime)

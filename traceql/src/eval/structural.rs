@@ -100,18 +100,19 @@ fn pairs(rel: Rel, view: &TraceView<'_>, a: &[bool], b: &[bool]) -> (Vec<bool>, 
             }
         }
         Rel::Sibling => {
-            // Per parent: how many of its children are A spans and B spans; a span has a
-            // sibling in a set when the set holds a child of its parent other than itself.
-            let mut counts: HashMap<usize, (usize, usize)> = HashMap::new();
+            // Per parent span ID: how many of its children are A spans and B spans; a span has
+            // a sibling in a set when the set holds another child of the same parent. Keyed by
+            // ID, not by index, so the children of a parent that never arrived count too.
+            let mut counts: HashMap<&[u8], (usize, usize)> = HashMap::new();
             for i in 0..n {
-                if let Some(p) = view.parent(i) {
-                    let c = counts.entry(p).or_default();
+                if let Some(key) = view.sibling_key(i) {
+                    let c = counts.entry(key).or_default();
                     c.0 += usize::from(a[i]);
                     c.1 += usize::from(b[i]);
                 }
             }
             for i in 0..n {
-                let Some((in_a, in_b)) = view.parent(i).and_then(|p| counts.get(&p)) else {
+                let Some((in_a, in_b)) = view.sibling_key(i).and_then(|k| counts.get(k)) else {
                     continue;
                 };
                 b_hit[i] = b[i] && in_a - usize::from(a[i]) > 0;

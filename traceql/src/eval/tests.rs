@@ -484,3 +484,32 @@ fn several_roots_pick_the_earliest_and_all_zero_parent_is_a_root() {
         Static::Nil
     );
 }
+
+#[test]
+fn children_of_a_parent_that_never_arrived_are_siblings() {
+    use crate::testtrace::{resource_spans, span, spec};
+    let data = sextant_model::otlp::TracesData {
+        resource_spans: vec![resource_spans(
+            Vec::new(),
+            None,
+            vec![
+                span(spec(1, Some(9), "render", 1, 10, 20)),
+                span(spec(2, Some(9), "call api", 3, 12, 18)),
+                span(spec(3, Some(8), "elsewhere", 1, 13, 14)),
+            ],
+        )],
+    };
+    let view = TraceView::new(&data);
+    let names = |q: &str| -> Vec<String> {
+        let search = Search::new(&parse_valid(q).unwrap()).unwrap();
+        search
+            .evaluate(&view)
+            .unwrap()
+            .iter()
+            .flat_map(|set| set.spans.iter().map(|m| view.span(m.index).name.clone()))
+            .collect()
+    };
+    assert_eq!(names(r#"{ name = "render" } ~ { name = "call api" }"#), ["call api"]);
+    assert_eq!(names(r#"{ name = "render" } ~ { name = "elsewhere" }"#), Vec::<String>::new());
+    assert_eq!(names(r#"{ name = "render" } !~ { }"#), ["render", "elsewhere"]);
+}
