@@ -82,9 +82,13 @@ pub(crate) enum KeyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per command line; one flag per limit makes Set large"
+)]
 pub(crate) enum LimitsCommand {
     /// Override some of a tenant's limits; the others keep following the defaults.
-    Set(Box<LimitsSetArgs>),
+    Set(LimitsSetArgs),
     /// Print a tenant's effective limits and its overrides.
     Show {
         id: String,

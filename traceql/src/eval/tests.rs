@@ -509,7 +509,16 @@ fn children_of_a_parent_that_never_arrived_are_siblings() {
             .flat_map(|set| set.spans.iter().map(|m| view.span(m.index).name.clone()))
             .collect()
     };
-    assert_eq!(names(r#"{ name = "render" } ~ { name = "call api" }"#), ["call api"]);
-    assert_eq!(names(r#"{ name = "render" } ~ { name = "elsewhere" }"#), Vec::<String>::new());
-    assert_eq!(names(r#"{ name = "render" } !~ { }"#), ["render", "elsewhere"]);
+    assert_eq!(
+        names(r#"{ name = "render" } ~ { name = "call api" }"#),
+        ["call api"]
+    );
+    assert_eq!(
+        names(r#"{ name = "render" } ~ { name = "elsewhere" }"#),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(r#"{ name = "render" } !~ { }"#),
+        ["render", "elsewhere"]
+    );
 }
