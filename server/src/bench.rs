@@ -95,7 +95,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::GenBlocks(args) => gen_blocks(args).await,
         BenchCommand::TraceById(args) => trace_by_id(args).await,
         BenchCommand::Auth(args) => auth::auth(args).await,
-        BenchCommand::Search(args) => search::search(args).await,
+        BenchCommand::Search(args) => search::search(args).await.map(|_| ()),
     }
 }
 
@@ -187,7 +187,11 @@ async fn gen_blocks(args: GenBlocksArgs) -> anyhow::Result<()> {
                 sample.push('\n');
             }
         }
-        let block_id = format!("bench-{:06}", blocks);
+        // A real block ID (32 hex digits), so the read path accepts these blocks.
+        let block_id = format!(
+            "{:032x}",
+            0xbe4c_0000_0000_0000_0000_0000_0000_0000u128 + u128::from(blocks)
+        );
         let prefix = Path::from(format!("{}/blocks/{block_id}", tenant.as_str()));
         let t = Instant::now();
         let info = write_block(&store, &prefix, &block_id, &tenant, traces, &options)
@@ -318,5 +322,44 @@ mod tests {
             let found = find_trace(&store, &prefixes[0], id, &caches).await.unwrap();
             assert!(found.is_some(), "trace {line} not found");
         }
+    }
+
+    #[tokio::test]
+    async fn search_bench_runs_over_generated_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        gen_blocks(GenBlocksArgs {
+            out_dir: dir.path().to_owned(),
+            bytes: 1,
+            tenant: "tn1".into(),
+            spans_per_block: 500,
+            row_group_spans: 100,
+            seed: 1,
+        })
+        .await
+        .unwrap();
+        let parsed = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "sextant",
+            "bench",
+            "search",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--tenant",
+            "tn1",
+            "--runs",
+            "1",
+        ]);
+        assert!(parsed.is_ok(), "{parsed:?}");
+        let args = search::SearchArgs::for_test(dir.path().to_owned(), "tn1");
+        let found = search::search(args).await.unwrap();
+        assert!(found.inspected_bytes > 0, "the searches examined nothing");
+        assert!(
+            found.traces > 0,
+            "`{{ span.http.response.status_code = 500 }}` found nothing"
+        );
+        assert!(found.tag_values > 0, "tag values found nothing");
+        assert!(
+            !dir.path().join(".bench-search").exists(),
+            "the throwaway catalog is left behind"
+        );
     }
 }

@@ -33,9 +33,10 @@ pub(crate) struct SearchArgs {
     tenant: String,
     /// TraceQL queries to time (repeat the flag for several).
     #[arg(long = "query", default_values_t = [
-        r#"{ span.http.response.status_code = 503 }"#.to_string(),
-        r#"{ resource.service.name = "checkout" && span.http.route = "/cart" }"#.to_string(),
-        r#"{ span.http.route =~ "/api/.*" && duration > 500ms }"#.to_string(),
+        r#"{ span.http.response.status_code = 500 }"#.to_string(),
+        r#"{ resource.service.name = "checkout" && span.http.route = "/api/checkout" }"#.to_string(),
+        r#"{ span.app.user_id = 1234567 }"#.to_string(),
+        r#"{ span.http.route =~ "/api/cart.*" && duration > 30ms }"#.to_string(),
     ])]
     queries: Vec<String>,
     /// v2 tag-values identifiers to time (repeat the flag for several).
@@ -61,7 +62,31 @@ impl TenantDirectory for Unlimited {
     }
 }
 
-pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<()> {
+impl SearchArgs {
+    /// One run of the default queries over `dir`.
+    #[cfg(test)]
+    pub(crate) fn for_test(dir: PathBuf, tenant: &str) -> Self {
+        Self {
+            dir,
+            tenant: tenant.to_owned(),
+            queries: vec![r#"{ span.http.response.status_code = 500 }"#.to_owned()],
+            tag_values: vec!["resource.service.name".to_owned()],
+            runs: 1,
+            limit: 20,
+        }
+    }
+}
+
+/// Totals over every run, for the caller to check.
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) inspected_bytes: u64,
+    pub(crate) traces: usize,
+    pub(crate) tag_values: usize,
+}
+
+pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<Totals> {
+    let mut totals = Totals::default();
     let tenant = TenantId::new(&args.tenant).context("bad tenant")?;
     let work = args.dir.join(".bench-search");
     if work.exists() {
@@ -150,6 +175,8 @@ pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("search {query}"))?;
             let (cpu, wall) = (cpu_time() - cpu, wall.elapsed().as_secs_f64());
+            totals.inspected_bytes += answer.metrics.inspected_bytes;
+            totals.traces += answer.traces.len();
             let mb = answer.metrics.inspected_bytes as f64 / 1e6;
             println!(
                 "| `{query}` | {run} | {} | {mb:.1} | {wall:.2} | {cpu:.2} | {:.0} |",
@@ -176,6 +203,7 @@ pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("tag values of {tag}"))?;
             let (cpu, wall) = (cpu_time() - cpu, wall.elapsed().as_secs_f64());
+            totals.tag_values += answer.values.len();
             println!(
                 "| `{tag}` | {run} | {} | {:.1} | {wall:.2} | {cpu:.2} |",
                 answer.values.len(),
@@ -185,5 +213,5 @@ pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<()> {
     }
     drop(pipeline);
     std::fs::remove_dir_all(&work).ok();
-    Ok(())
+    Ok(totals)
 }
