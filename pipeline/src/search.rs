@@ -1025,3 +1025,8 @@ fn add_values(value: &Static, as_strings: bool, out: &mut BTreeSet<TagValue>) {
         value: text,
     });
 }
+
+#[cfg(test)]
+mod counting;
+#[cfg(test)]
+mod read_path_tests;
