@@ -17,7 +17,8 @@ use sextant_model::otlp::{
 use sextant_model::{
     BlockCatalog, BlockMeta, ErrorKind, IngestSink, Limits, Payload, PayloadFormat, SearchQuery,
     SearchRequest, SearchResponse, ServiceStats, TagNamesRequest, TagRef, TagScope, TagValue,
-    TagValueType, TagValuesRequest, TenantDirectory, TenantId, TimeRange, TraceId, TraceSearcher,
+    TagValueType, TagValuesRequest, TenantDirectory, TenantId, TimeRange, TraceId, TraceReader,
+    TraceSearcher,
 };
 use sextant_store::object_store::ObjectStore;
 use sextant_store::object_store::local::LocalFileSystem;
@@ -814,4 +815,90 @@ async fn tag_names_and_values_over_blocks_are_exactly_what_was_pushed() {
         capped.iter().all(|v| customers.contains(&v.value)),
         "{capped:?}"
     );
+}
+/// A trace whose first spans are in a block and whose later spans (and a client's retry of the
+/// first ones) are still in memory is one result, each span counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_in_a_block_and_in_memory_is_one_result() {
+    let f = Fixture::open().await;
+    let mut noise = Noise(7);
+    let (block, i) = (3u8, 0u16);
+    let id = trace_id(block, i);
+    let first = TracesData {
+        resource_spans: trace_parts(f.now, block, i, &[0, 1], &mut noise),
+    };
+    push(&f.pipeline, &first).await;
+    f.wait_for_blocks(1).await;
+    // No more flushes: what comes next stays in memory.
+    f.shutdown.cancel();
+    let rest = TracesData {
+        resource_spans: trace_parts(f.now, block, i, &[2, 3], &mut noise),
+    };
+    push(&f.pipeline, &rest).await;
+    push(&f.pipeline, &first).await;
+    let found = f
+        .pipeline
+        .trace_by_id(&tenant(), id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(all_spans(&found.trace).count(), 4);
+    assert_eq!(f.pipeline.ingester().snapshot(&tenant(), None).len(), 1);
+
+    let range = TimeRange::new(f.now - HOUR, f.now);
+    // Trace 0 is an error trace: every span has status code 500.
+    for query in ["{}", "{ span.http.status_code = 500 }"] {
+        let answer = f.search(query, range, 20).await.unwrap();
+        assert_eq!(answer.traces.len(), 1, "{query}: {answer:?}");
+        let t = &answer.traces[0];
+        assert_eq!(t.trace_id, id);
+        assert_eq!(t.root_service_name, "frontend", "{query}");
+        assert_eq!(
+            t.start_time_unix_nano,
+            trace_start(f.now, block, i),
+            "{query}"
+        );
+        assert_eq!(t.duration_nanos, 800_000, "{query}");
+        assert_eq!(
+            t.service_stats,
+            BTreeMap::from([
+                (
+                    "cart".to_string(),
+                    ServiceStats {
+                        span_count: 2,
+                        error_count: 0
+                    }
+                ),
+                (
+                    "frontend".to_string(),
+                    ServiceStats {
+                        span_count: 1,
+                        error_count: 0
+                    }
+                ),
+                (
+                    "payments".to_string(),
+                    ServiceStats {
+                        span_count: 1,
+                        error_count: 1
+                    }
+                ),
+            ]),
+            "{query}"
+        );
+        let listed: Vec<&Vec<u8>> = t
+            .span_sets
+            .iter()
+            .flat_map(|s| s.spans.iter().map(|sp| &sp.span_id))
+            .collect();
+        let unique: BTreeSet<&Vec<u8>> = listed.iter().copied().collect();
+        assert_eq!(
+            listed.len(),
+            unique.len(),
+            "{query}: a span listed twice: {t:?}"
+        );
+        assert_eq!(t.span_sets.len(), 1, "{query}: {t:?}");
+        assert_eq!(t.span_sets[0].matched, 4, "{query}");
+        assert_eq!(t.span_sets[0].spans.len(), 3, "{query}");
+    }
 }

@@ -29,7 +29,11 @@ fn span_summary(span: u8) -> SpanSummary {
 /// A found fragment of trace `n`: spans `spans` (all matched, one span set), each of `service`,
 /// the ones in `errors` failed; it runs from `start` to `end`.
 fn fragment(n: u8, start: u64, end: u64, service: &str, spans: &[u8], errors: &[u8]) -> Found {
-    let mut found = Found::new(summary(n, start), end, false);
+    let trace = TraceSummary {
+        duration_nanos: end - start,
+        ..summary(n, start)
+    };
+    let mut found = Found::new(trace, end, false);
     for &s in spans {
         found.count_span(service, vec![s; 8], errors.contains(&s));
     }
@@ -153,7 +157,7 @@ fn span_sets_of_different_groups_stay_apart_and_listed_spans_are_capped() {
             matched: 2,
             attributes: group("x"),
         },
-        vec![vec![1; 8], vec![2; 8]],
+        [vec![1; 8], vec![2; 8]].into(),
     );
     let mut b = Found::new(summary(1, 1), 2, true);
     b.add_span_set(
@@ -162,7 +166,7 @@ fn span_sets_of_different_groups_stay_apart_and_listed_spans_are_capped() {
             matched: 2,
             attributes: group("x"),
         },
-        vec![vec![3; 8], vec![4; 8]],
+        [vec![3; 8], vec![4; 8]].into(),
     );
     b.add_span_set(
         SpanSet {
@@ -170,7 +174,7 @@ fn span_sets_of_different_groups_stay_apart_and_listed_spans_are_capped() {
             matched: 1,
             attributes: group("y"),
         },
-        vec![vec![5; 8]],
+        [vec![5; 8]].into(),
     );
     let mut found = HashMap::new();
     merge_found(&mut found, vec![a, b], 3);
@@ -187,7 +191,11 @@ fn span_sets_of_different_groups_stay_apart_and_listed_spans_are_capped() {
 fn trimming_keeps_the_limit_newest_once_far_over() {
     let limit = 3;
     // At or under 2 × limit + 1000 nothing is dropped.
-    let mut found = found_map((0..=255u8).map(|n| fragment(n, u64::from(n), 1000, "s", &[1], &[])).collect());
+    let mut found = found_map(
+        (0..=255u8)
+            .map(|n| fragment(n, u64::from(n), 1000, "s", &[1], &[]))
+            .collect(),
+    );
     trim_found(&mut found, limit);
     assert_eq!(found.len(), 256);
 
