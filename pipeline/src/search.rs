@@ -28,6 +28,9 @@ use sextant_traceql::{FieldExpr, Intrinsic, Kind, Search, Static, Status, TraceV
 
 use crate::Pipeline;
 use crate::querier;
+use found::{Found, merge_found, nth_start, sort_traces, trim_found};
+
+mod found;
 
 /// Without `start`/`end`, blocks of this last stretch of time are searched (and all of memory).
 const RECENT: Duration = Duration::from_secs(3600);
@@ -217,14 +220,6 @@ struct SearchJob {
     tag_search: bool,
 }
 
-/// A matching trace while results are being gathered: its summary and latest span end.
-#[derive(Debug, Clone)]
-struct Found {
-    summary: TraceSummary,
-    end: u64,
-    has_root: bool,
-}
-
 impl Pipeline {
     async fn run_search(
         &self,
@@ -268,7 +263,7 @@ impl Pipeline {
             .await?;
             budget.spend(m.inspected_bytes, "search")?;
             metrics.add(&m);
-            merge_found(&mut found, traces);
+            merge_found(&mut found, traces, spss);
         }
         metrics.completed_jobs += 1;
 
@@ -322,12 +317,12 @@ impl Pipeline {
                 .await?;
                 metrics.add(&m);
                 metrics.completed_jobs += 1;
-                merge_found(&mut found, traces);
+                merge_found(&mut found, traces, spss);
                 trim_found(&mut found, limit);
             }
         }
 
-        let mut traces: Vec<TraceSummary> = found.into_values().map(|f| f.summary).collect();
+        let mut traces: Vec<TraceSummary> = found.values().map(Found::summary).collect();
         sort_traces(&mut traces);
         traces.truncate(limit);
         Ok(SearchResponse { traces, metrics })
@@ -580,13 +575,13 @@ fn evaluate(
     };
     let mut id = [0u8; 16];
     id.copy_from_slice(first);
+    let root = view.root();
     let mut summary = TraceSummary {
         trace_id: TraceId(id),
         start_time_unix_nano: view.start(),
         duration_nanos: duration,
         ..TraceSummary::default()
     };
-    let root = view.root();
     match root {
         Some(r) => {
             summary.root_service_name = service_name(&view, r).to_string();
@@ -594,24 +589,22 @@ fn evaluate(
         }
         None => summary.root_service_name = NO_ROOT.to_string(),
     }
+    let mut found = Found::new(summary, view.end(), root.is_some());
     for i in 0..view.len() {
-        let stats = summary
-            .service_stats
-            .entry(service_name(&view, i).to_string())
-            .or_default();
-        stats.span_count += 1;
-        if view
-            .span(i)
+        let span = view.span(i);
+        let error = span
             .status
             .as_ref()
-            .is_some_and(|s| s.code == StatusCode::Error as i32)
-        {
-            stats.error_count += 1;
-        }
+            .is_some_and(|s| s.code == StatusCode::Error as i32);
+        found.count_span(service_name(&view, i), span.span_id.clone(), error);
     }
     if !tag_search {
         for set in sets {
-            let matched = set.spans.len() as u32;
+            let matched = set
+                .spans
+                .iter()
+                .map(|m| view.span(m.index).span_id.clone())
+                .collect();
             let spans = set
                 .spans
                 .iter()
@@ -629,18 +622,15 @@ fn evaluate(
                     }
                 })
                 .collect();
-            summary.span_sets.push(SpanSet {
+            let set = SpanSet {
                 spans,
-                matched,
+                matched: set.spans.len() as u32,
                 attributes: key_values(&set.attributes),
-            });
+            };
+            found.add_span_set(set, matched);
         }
     }
-    Ok(Some(Found {
-        end: view.end(),
-        has_root: root.is_some(),
-        summary,
-    }))
+    Ok(Some(found))
 }
 
 /// `service.name` of a span's resource, empty when absent.
@@ -684,87 +674,6 @@ fn any_value(value: &Static) -> Option<AnyValue> {
         }),
     };
     Some(AnyValue { value: Some(v) })
-}
-
-/// Adds newly found traces, merging ones already found elsewhere (another block, memory).
-fn merge_found(found: &mut HashMap<TraceId, Found>, traces: Vec<Found>) {
-    for f in traces {
-        match found.get_mut(&f.summary.trace_id) {
-            None => {
-                found.insert(f.summary.trace_id, f);
-            }
-            Some(existing) => {
-                let start = existing
-                    .summary
-                    .start_time_unix_nano
-                    .min(f.summary.start_time_unix_nano);
-                let end = existing.end.max(f.end);
-                if !existing.has_root && f.has_root {
-                    existing.summary.root_service_name = f.summary.root_service_name;
-                    existing.summary.root_trace_name = f.summary.root_trace_name;
-                    existing.has_root = true;
-                }
-                existing.summary.start_time_unix_nano = start;
-                existing.end = end;
-                existing.summary.duration_nanos = end - start;
-                for (service, stats) in f.summary.service_stats {
-                    let e = existing.summary.service_stats.entry(service).or_default();
-                    e.span_count += stats.span_count;
-                    e.error_count += stats.error_count;
-                }
-                let seen: BTreeSet<Vec<u8>> = existing
-                    .summary
-                    .span_sets
-                    .iter()
-                    .flat_map(|s| s.spans.iter().map(|sp| sp.span_id.clone()))
-                    .collect();
-                for set in f.summary.span_sets {
-                    if set.spans.iter().all(|s| seen.contains(&s.span_id)) && !set.spans.is_empty()
-                    {
-                        continue;
-                    }
-                    existing.summary.span_sets.push(set);
-                }
-            }
-        }
-    }
-}
-
-/// Keeps memory bounded on broad queries: once far more than `limit` traces are known, only the
-/// `limit` newest are kept (older ones can no longer make the answer). A trace split across
-/// blocks whose older part was dropped comes back only with its newer spans; it then starts
-/// later than it really does, which can only matter when it ties with the `limit`-th trace.
-fn trim_found(found: &mut HashMap<TraceId, Found>, limit: usize) {
-    if found.len() <= limit.saturating_mul(2).saturating_add(1_000) {
-        return;
-    }
-    let mut order: Vec<(u64, TraceId)> = found
-        .values()
-        .map(|f| (f.summary.start_time_unix_nano, f.summary.trace_id))
-        .collect();
-    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.0.cmp(&b.1.0)));
-    for (_, id) in order.into_iter().skip(limit) {
-        found.remove(&id);
-    }
-}
-
-/// The start time of the `n`-th newest trace found so far (`n` ≥ 1, `found.len()` ≥ n).
-fn nth_start(found: &HashMap<TraceId, Found>, n: usize) -> u64 {
-    let mut starts: Vec<u64> = found
-        .values()
-        .map(|f| f.summary.start_time_unix_nano)
-        .collect();
-    starts.sort_unstable_by(|a, b| b.cmp(a));
-    starts.get(n - 1).copied().unwrap_or(0)
-}
-
-/// Newest first; ties by trace ID ascending.
-fn sort_traces(traces: &mut [TraceSummary]) {
-    traces.sort_by(|a, b| {
-        b.start_time_unix_nano
-            .cmp(&a.start_time_unix_nano)
-            .then(a.trace_id.0.cmp(&b.trace_id.0))
-    });
 }
 
 /// A tag-values `q`: what can be used of it, or nothing (an unusable `q` filters nothing, as
@@ -1025,3 +934,10 @@ fn add_values(value: &Static, as_strings: bool, out: &mut BTreeSet<TagValue>) {
         value: text,
     });
 }
+
+#[cfg(test)]
+mod counting;
+#[cfg(test)]
+mod read_path_tests;
+#[cfg(test)]
+mod tests;
