@@ -21,51 +21,27 @@ use sextant_model::otlp::{AnyValue, ArrayValue, KeyValue, StatusCode, TracesData
 use sextant_model::{
     Error as ModelError, ErrorKind, FetchRequest, Limits, SearchMetrics, SearchQuery,
     SearchRequest, SearchResponse, SpanSet, SpanSummary, TagNamesRequest, TagNamesResponse, TagRef,
-    TagScope, TagValue, TagValueType, TagValuesRequest, TagValuesResponse, TenantId, TimeRange,
-    TraceId, TraceSearcher, TraceSummary,
+    TagScope, TagValuesRequest, TagValuesResponse, TenantId, TimeRange, TraceId, TraceSearcher,
+    TraceSummary,
 };
-use sextant_traceql::{FieldExpr, Intrinsic, Kind, Search, Static, Status, TraceView};
+use sextant_traceql::{Search, Static, TraceView};
 
 use crate::Pipeline;
 use crate::querier;
 use found::{Found, merge_found, nth_start, sort_traces, trim_found};
 
 mod found;
+mod tags;
+use tags::{
+    Collect, CollectOutcome, CollectState, Collected, INTRINSIC_TAGS, exists_condition,
+    keyword_values, lenient_search, quote_name, virtual_values_v1,
+};
 
 /// Without `start`/`end`, blocks of this last stretch of time are searched (and all of memory).
 const RECENT: Duration = Duration::from_secs(3600);
 
 /// Shown as the root service of a trace whose root span has not arrived.
 const NO_ROOT: &str = "<root span not yet received>";
-
-/// Tempo's list of intrinsic tag names (`/api/v2/search/tags`, scope `intrinsic`).
-const INTRINSIC_TAGS: [&str; 25] = [
-    "duration",
-    "event:name",
-    "event:timeSinceStart",
-    "instrumentation:name",
-    "instrumentation:version",
-    "kind",
-    "link:spanID",
-    "link:traceID",
-    "name",
-    "rootName",
-    "rootServiceName",
-    "span:duration",
-    "span:id",
-    "span:kind",
-    "span:name",
-    "span:parentID",
-    "span:status",
-    "span:statusMessage",
-    "status",
-    "statusMessage",
-    "trace:duration",
-    "trace:id",
-    "trace:rootName",
-    "trace:rootService",
-    "traceDuration",
-];
 
 #[async_trait]
 impl TraceSearcher for Pipeline {
@@ -674,265 +650,6 @@ fn any_value(value: &Static) -> Option<AnyValue> {
         }),
     };
     Some(AnyValue { value: Some(v) })
-}
-
-/// A tag-values `q`: what can be used of it, or nothing (an unusable `q` filters nothing, as
-/// in Tempo).
-fn lenient_search(q: &str) -> Option<Search> {
-    let query = sextant_traceql::lenient_parse(q)?;
-    Search::new(&query).ok()
-}
-
-/// `key` as the name part of a TraceQL identifier, quoted when it is not a plain name.
-fn quote_name(key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':'));
-    if plain {
-        key.to_string()
-    } else {
-        format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
-
-/// v1's virtual values: `status.code` and `error` are not attributes in OTLP.
-fn virtual_values_v1(name: &str) -> Option<Vec<TagValue>> {
-    let values: &[&str] = match name {
-        "status.code" => &["error", "ok", "unset"],
-        "error" => &["true"],
-        _ => return None,
-    };
-    Some(
-        values
-            .iter()
-            .map(|v| TagValue {
-                value_type: TagValueType::String,
-                value: (*v).to_string(),
-            })
-            .collect(),
-    )
-}
-
-/// v2's enumerations: every value of `status` and `kind`, whatever the data holds.
-fn keyword_values(field: &FieldExpr) -> Option<Vec<TagValue>> {
-    let FieldExpr::Intrinsic(i) = field else {
-        return None;
-    };
-    let words: Vec<&str> = match i {
-        Intrinsic::Status | Intrinsic::SpanStatus => {
-            Status::ALL.iter().map(|s| s.keyword()).collect()
-        }
-        Intrinsic::Kind | Intrinsic::SpanKind => Kind::ALL.iter().map(|k| k.keyword()).collect(),
-        _ => return None,
-    };
-    let mut values: Vec<TagValue> = words
-        .into_iter()
-        .map(|w| TagValue {
-            value_type: TagValueType::Keyword,
-            value: w.to_string(),
-        })
-        .collect();
-    values.sort();
-    Some(values)
-}
-
-/// A storage condition that the tag has a value, when it is a plain span or resource attribute.
-fn exists_condition(fields: &[FieldExpr]) -> Option<sextant_model::Condition> {
-    use sextant_model::{AttributeRef, AttributeScope, Condition};
-    let [FieldExpr::Attribute(a)] = fields else {
-        return None;
-    };
-    if a.parent {
-        return None;
-    }
-    let scope = match a.scope {
-        sextant_traceql::Scope::None => AttributeScope::Any,
-        sextant_traceql::Scope::Span => AttributeScope::Span,
-        sextant_traceql::Scope::Resource => AttributeScope::Resource,
-        _ => return None,
-    };
-    Some(Condition::exists(AttributeRef::Attribute {
-        scope,
-        key: a.name.clone(),
-    }))
-}
-
-/// What a tag query collects.
-enum Collect {
-    Names(Vec<TagScope>),
-    Values {
-        fields: Vec<FieldExpr>,
-        /// v1: every value as a string.
-        as_strings: bool,
-        limit: usize,
-    },
-}
-
-enum Collected {
-    Names(BTreeMap<TagScope, BTreeSet<String>>),
-    Values(BTreeSet<TagValue>),
-}
-
-struct CollectOutcome {
-    collected: Collected,
-    metrics: SearchMetrics,
-}
-
-struct CollectState {
-    collect: Collect,
-    names: BTreeMap<TagScope, BTreeSet<String>>,
-    values: BTreeSet<TagValue>,
-}
-
-impl CollectState {
-    fn new(collect: Collect) -> Self {
-        Self {
-            collect,
-            names: BTreeMap::new(),
-            values: BTreeSet::new(),
-        }
-    }
-
-    /// Enough values already (names are gathered whole: the limit applies per scope, sorted).
-    fn full(&self) -> bool {
-        match &self.collect {
-            Collect::Values { limit, .. } => *limit > 0 && self.values.len() >= *limit,
-            Collect::Names(_) => false,
-        }
-    }
-
-    fn visit(
-        &mut self,
-        trace: &TracesData,
-        filter: Option<&Search>,
-        metrics: &mut SearchMetrics,
-    ) -> sextant_model::Result<()> {
-        let view = TraceView::new(trace);
-        metrics.inspected_traces = metrics.inspected_traces.saturating_add(1);
-        metrics.inspected_spans += view.len() as u64;
-        let spans: Vec<usize> = match filter {
-            Some(search) => {
-                let sets = search.evaluate(&view).map_err(|e| {
-                    ModelError::bad_request(format!("cannot evaluate the query: {e}"))
-                })?;
-                let set: BTreeSet<usize> = sets
-                    .iter()
-                    .flat_map(|s| s.spans.iter().map(|m| m.index))
-                    .collect();
-                set.into_iter().collect()
-            }
-            None => (0..view.len()).collect(),
-        };
-        match &self.collect {
-            Collect::Names(scopes) => {
-                for &i in &spans {
-                    for scope in scopes {
-                        let names = self.names.entry(*scope).or_default();
-                        add_names(&view, i, *scope, names);
-                    }
-                }
-            }
-            Collect::Values {
-                fields,
-                as_strings,
-                limit,
-            } => {
-                for &i in &spans {
-                    for field in fields {
-                        let value = view.value(i, field);
-                        add_values(&value, *as_strings, &mut self.values);
-                    }
-                    if *limit > 0 && self.values.len() >= *limit {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Collected {
-        match self.collect {
-            Collect::Names(_) => Collected::Names(self.names),
-            Collect::Values { limit, .. } => {
-                let mut values = self.values;
-                if limit > 0 {
-                    while values.len() > limit {
-                        values.pop_last();
-                    }
-                }
-                Collected::Values(values)
-            }
-        }
-    }
-}
-
-/// The attribute names of span `i` in `scope`.
-fn add_names(view: &TraceView<'_>, i: usize, scope: TagScope, names: &mut BTreeSet<String>) {
-    let mut add = |kvs: &[KeyValue]| {
-        for kv in kvs {
-            if !names.contains(&kv.key) {
-                names.insert(kv.key.clone());
-            }
-        }
-    };
-    let span = view.span(i);
-    match scope {
-        TagScope::Resource => {
-            if let Some(r) = view.resource(i) {
-                add(&r.attributes);
-            }
-        }
-        TagScope::Span => add(&span.attributes),
-        TagScope::Event => {
-            for e in &span.events {
-                add(&e.attributes);
-            }
-        }
-        TagScope::Link => {
-            for l in &span.links {
-                add(&l.attributes);
-            }
-        }
-        TagScope::Instrumentation => {
-            if let Some(s) = view.scope(i) {
-                add(&s.attributes);
-            }
-        }
-        TagScope::Intrinsic => {}
-    }
-}
-
-fn add_values(value: &Static, as_strings: bool, out: &mut BTreeSet<TagValue>) {
-    let (value_type, text) = match value {
-        Static::Nil => return,
-        Static::Array(items) => {
-            for item in items {
-                add_values(item, as_strings, out);
-            }
-            return;
-        }
-        Static::Bool(b) => (TagValueType::Bool, b.to_string()),
-        Static::Int(i) => (TagValueType::Int, i.to_string()),
-        Static::Float(f) => (TagValueType::Float, f.to_string()),
-        Static::Duration(d) => (
-            TagValueType::Duration,
-            humantime::format_duration(Duration::from_nanos((*d).max(0) as u64)).to_string(),
-        ),
-        Static::String(s) => (TagValueType::String, s.clone()),
-        Static::Status(s) => (TagValueType::Keyword, s.keyword().to_string()),
-        Static::Kind(k) => (TagValueType::Keyword, k.keyword().to_string()),
-    };
-    let value_type = if as_strings {
-        TagValueType::String
-    } else {
-        value_type
-    };
-    out.insert(TagValue {
-        value_type,
-        value: text,
-    });
 }
 
 #[cfg(test)]
