@@ -164,14 +164,8 @@ impl TraceSearcher for Pipeline {
                         metrics: SearchMetrics::default(),
                     });
                 }
-                let key = name.clone();
-                vec![
-                    sextant_traceql::parse_identifier(&format!("span.{}", quote_name(&key))),
-                    sextant_traceql::parse_identifier(&format!("resource.{}", quote_name(&key))),
-                ]
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ModelError::bad_request(format!("invalid tag name: {e}")))?
+                v1_tag_fields(name)
+                    .map_err(|e| ModelError::bad_request(format!("invalid tag name: {e}")))?
             }
             TagRef::Identifier(text) => {
                 let field = sextant_traceql::parse_identifier(text)
@@ -787,6 +781,25 @@ fn quote_name(key: &str) -> String {
     }
 }
 
+/// The fields a v1 tag name reads, as in Tempo: `name` is the span name, `root.name` and
+/// `root.service.name` the trace's root span name and service; any other name is a span or
+/// resource attribute.
+fn v1_tag_fields(name: &str) -> Result<Vec<FieldExpr>, sextant_traceql::Error> {
+    let identifiers = match name {
+        "name" => vec!["name".to_owned()],
+        "root.name" => vec!["trace:rootName".to_owned()],
+        "root.service.name" => vec!["trace:rootService".to_owned()],
+        _ => {
+            let key = quote_name(name);
+            vec![format!("span.{key}"), format!("resource.{key}")]
+        }
+    };
+    identifiers
+        .iter()
+        .map(|i| sextant_traceql::parse_identifier(i))
+        .collect()
+}
+
 /// v1's virtual values: `status.code` and `error` are not attributes in OTLP.
 fn virtual_values_v1(name: &str) -> Option<Vec<TagValue>> {
     let values: &[&str] = match name {
@@ -1024,4 +1037,26 @@ fn add_values(value: &Static, as_strings: bool, out: &mut BTreeSet<TagValue>) {
         value_type,
         value: text,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_tag_names_read_tempos_fields() {
+        let fields = |name: &str| v1_tag_fields(name).expect("a field");
+        let one = |id: &str| vec![sextant_traceql::parse_identifier(id).expect("identifier")];
+        assert_eq!(fields("name"), one("name"));
+        assert_eq!(fields("root.name"), one("trace:rootName"));
+        assert_eq!(fields("root.service.name"), one("trace:rootService"));
+        let both = |id: &str| {
+            let mut f = one(&format!("span.{id}"));
+            f.extend(one(&format!("resource.{id}")));
+            f
+        };
+        assert_eq!(fields("service.name"), both("service.name"));
+        assert_eq!(fields("http.status_code"), both("http.status_code"));
+        assert_eq!(fields("a b"), both("\"a b\""));
+    }
 }
