@@ -11,6 +11,10 @@
 )]
 #[path = "search/data.rs"]
 mod data;
+#[path = "search_tags/expect.rs"]
+mod expect;
+#[path = "search_tags/wire.rs"]
+mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -18,46 +22,24 @@ use std::time::Duration;
 use prost::Message;
 use serde_json::Value as Json;
 use sextant_tests::{
-    Auth, Options, Sextant, TENANT_HEADER, now_nanos, post_otlp, random_span_id, random_trace_id,
-    wait_until, wal_segments,
+    Auth, Options, Sextant, TENANT_HEADER, now_nanos, post_otlp, wait_until, wal_segments,
 };
 
-use data::{Attrs, Code, GSpan, GTrace, Kind, MS, SEC, SEED_A, Val, generate, requests};
+use data::{GTrace, SEC, SEED_A, generate, requests};
+use expect::{
+    TRACES_B, Typed, keywords, ledger_traces, names, names_v1, names_v2, roots, services,
+    span_names, span_values, strings,
+};
+use wire::{
+    decode_names_v1, decode_names_v2, decode_search, decode_values_v1, decode_values_v2, get,
+    names_v1_of, names_v2_of, sorted, values_v1_of, values_v2_of,
+};
 
 const TENANT_A: &str = "tags-a";
 const TENANT_B: &str = "tags-b";
 const TRACES_A: usize = 40;
-const TRACES_B: usize = 8;
 /// A WAL segment holding no record is its header alone (`store::wal::frame`).
 const WAL_HEADER_BYTES: u64 = 16;
-/// Tempo's intrinsic tag names (tempo-spec §3.5).
-const INTRINSICS: [&str; 25] = [
-    "duration",
-    "name",
-    "status",
-    "statusMessage",
-    "kind",
-    "rootServiceName",
-    "rootName",
-    "traceDuration",
-    "event:name",
-    "event:timeSinceStart",
-    "link:spanID",
-    "link:traceID",
-    "instrumentation:name",
-    "instrumentation:version",
-    "trace:id",
-    "span:id",
-    "span:parentID",
-    "span:status",
-    "span:statusMessage",
-    "span:duration",
-    "span:name",
-    "span:kind",
-    "trace:rootName",
-    "trace:rootService",
-    "trace:duration",
-];
 
 /// One tenant: its read key, its traces, one service to filter by and one attribute per type.
 struct Side {
@@ -76,65 +58,6 @@ struct World {
     fed: Auth,
     /// Unix seconds covering everything sent.
     range: (u64, u64),
-}
-
-/// Tenant B: a ledger calling billing, with attribute names and values A never uses (but
-/// `service.name`, whose values differ).
-fn ledger_traces(now: u64) -> Vec<GTrace> {
-    let id8 = || -> [u8; 8] { random_span_id().try_into().expect("8 bytes") };
-    (0..TRACES_B)
-        .map(|i| {
-            let start = now - 20 * SEC + i as u64 * SEC;
-            let root_id = id8();
-            let span = |id, parent, service, name: &str, kind, attrs: Attrs| GSpan {
-                id,
-                parent,
-                service,
-                name: name.to_owned(),
-                kind,
-                code: if i % 3 == 0 { Code::Error } else { Code::Ok },
-                message: String::new(),
-                start,
-                end: start + (10 + i as u64) * MS,
-                attrs,
-                events: Vec::new(),
-                links: Vec::new(),
-            };
-            let root = span(
-                root_id,
-                None,
-                "ledger",
-                "post entry",
-                Kind::Server,
-                Attrs::from([
-                    ("ledger.entries", Val::Int(100 + i as i64 % 3)),
-                    ("ledger.amount", Val::Double(0.5 + (i % 2) as f64)),
-                    ("ledger.settled", Val::Bool(i % 2 == 0)),
-                ]),
-            );
-            let card = if i % 2 == 0 { "visa" } else { "amex" };
-            let child = span(
-                id8(),
-                Some(root_id),
-                "billing",
-                "charge card",
-                Kind::Client,
-                Attrs::from([("billing.card", Val::str(card))]),
-            );
-            let resource = |svc, k, v| Attrs::from([("service.name", Val::str(svc)), (k, v)]);
-            GTrace {
-                id: random_trace_id().try_into().expect("16 bytes"),
-                spans: vec![root, child],
-                resources: BTreeMap::from([
-                    ("ledger", resource("ledger", "ledger.shard", Val::str("s1"))),
-                    (
-                        "billing",
-                        resource("billing", "billing.region", Val::str("mars")),
-                    ),
-                ]),
-            }
-        })
-        .collect()
 }
 
 /// Create both tenants and a federated key, and send the traces.
@@ -199,289 +122,6 @@ async fn send(server: &Sextant, auth: &Auth, traces: &[GTrace]) {
         let text = resp.text().await.unwrap_or_default();
         assert_eq!(status, 200, "export for {} refused: {text}", auth.tenant);
     }
-}
-
-// ---- What the data holds, computed from the traces sent. ----
-
-/// Names per scope (`resource`, `span`, `event`, `link`) over the spans of `only` (all: None);
-/// scopes without names left out, as the v2 answer leaves them out.
-fn names(traces: &[GTrace], only: Option<&str>) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut add = |scope: &str, keys: Vec<&str>| {
-        let set = out.entry(scope.to_owned()).or_default();
-        set.extend(keys.into_iter().map(str::to_owned));
-    };
-    for t in traces {
-        for s in t
-            .spans
-            .iter()
-            .filter(|s| only.is_none_or(|o| s.service == o))
-        {
-            add("resource", t.resources[s.service].keys().copied().collect());
-            add("span", s.attrs.keys().copied().collect());
-            add(
-                "event",
-                s.events
-                    .iter()
-                    .flat_map(|e| e.attrs.keys().copied())
-                    .collect(),
-            );
-            if !s.links.is_empty() {
-                add("link", vec!["link.kind"]);
-            }
-        }
-    }
-    out.retain(|_, names| !names.is_empty());
-    out
-}
-
-/// With the intrinsic scope, as `/api/v2/search/tags` lists it.
-fn names_v2(traces: &[GTrace], only: Option<&str>) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out = names(traces, only);
-    out.insert(
-        "intrinsic".into(),
-        INTRINSICS.iter().map(|s| (*s).to_owned()).collect(),
-    );
-    out
-}
-
-/// v1's default: resource and span names together.
-fn names_v1(traces: &[GTrace]) -> Vec<String> {
-    let all = names(traces, None);
-    let set: BTreeSet<String> = ["resource", "span"]
-        .iter()
-        .flat_map(|s| all[*s].clone())
-        .collect();
-    set.into_iter().collect()
-}
-
-type Typed = BTreeSet<(String, String)>;
-
-/// The typed values of span attribute `key`.
-fn span_values(traces: &[GTrace], key: &str) -> Typed {
-    let mut out = Typed::new();
-    for v in traces
-        .iter()
-        .flat_map(|t| &t.spans)
-        .filter_map(|s| s.attrs.get(key))
-    {
-        out.insert(match v {
-            Val::Str(s) => ("string".into(), s.clone()),
-            Val::Int(i) => ("int".into(), i.to_string()),
-            Val::Double(d) => ("float".into(), d.to_string()),
-            Val::Bool(b) => ("bool".into(), b.to_string()),
-            other => panic!("array value {other:?} of {key}"),
-        });
-    }
-    out
-}
-
-fn strings<'a>(values: impl IntoIterator<Item = &'a str>) -> Typed {
-    values
-        .into_iter()
-        .map(|v| ("string".to_owned(), v.to_owned()))
-        .collect()
-}
-
-fn services(traces: &[GTrace]) -> BTreeSet<&'static str> {
-    traces
-        .iter()
-        .flat_map(|t| &t.spans)
-        .map(|s| s.service)
-        .collect()
-}
-
-fn span_names<'a>(traces: &'a [GTrace], only: Option<&str>) -> BTreeSet<&'a str> {
-    let spans = traces.iter().flat_map(|t| &t.spans);
-    spans
-        .filter(|s| only.is_none_or(|o| s.service == o))
-        .map(|s| s.name.as_str())
-        .collect()
-}
-
-fn keywords(words: &[&str]) -> Typed {
-    words
-        .iter()
-        .map(|w| ("keyword".to_owned(), (*w).to_owned()))
-        .collect()
-}
-
-// ---- HTTP and Grafana's strict decoding. ----
-
-/// GET `path` with `params`, Basic auth and extra headers; (status, body).
-async fn get(
-    server: &Sextant,
-    auth: &Auth,
-    headers: &[(&str, &str)],
-    path: &str,
-    params: &[(&str, String)],
-) -> (u16, String) {
-    let url = reqwest::Url::parse_with_params(&format!("{}{path}", server.http_url()), params)
-        .expect("url");
-    let mut req = server
-        .client()
-        .get(url.clone())
-        .header("authorization", auth.basic());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = resp.status().as_u16();
-    (status, resp.text().await.expect("body"))
-}
-
-/// The JSON of a 200 answer.
-async fn ok_json(server: &Sextant, auth: &Auth, path: &str, params: &[(&str, String)]) -> Json {
-    let (status, body) = get(server, auth, &[], path, params).await;
-    assert_eq!(
-        status, 200,
-        "GET {path} {params:?} as {}: {body}",
-        auth.tenant
-    );
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
-}
-
-fn field<'a>(v: &'a Json, key: &str, what: &str) -> &'a Json {
-    v.get(key)
-        .unwrap_or_else(|| panic!("{what}: no {key:?} in {v}"))
-}
-
-fn str_list(v: &Json, what: &str) -> Vec<String> {
-    let items = v
-        .as_array()
-        .unwrap_or_else(|| panic!("{what}: not a list: {v}"));
-    let f = |x: &Json| {
-        x.as_str()
-            .unwrap_or_else(|| panic!("{what}: {x}"))
-            .to_owned()
-    };
-    items.iter().map(f).collect()
-}
-
-/// `metrics` as Go decodes Tempo's `MetadataMetrics`/`SearchMetrics`: 64-bit counts as decimal
-/// strings, 32-bit ones as numbers.
-fn check_metrics(m: &Json, what: &str) {
-    let m = m
-        .as_object()
-        .unwrap_or_else(|| panic!("{what}: metrics {m}"));
-    for (k, v) in m {
-        let ok = match k.as_str() {
-            "inspectedBytes" | "totalBlockBytes" | "backendReads" | "backendBytes"
-            | "inspectedSpans" => v.as_str().is_some_and(is_decimal),
-            "inspectedTraces" | "totalBlocks" | "completedJobs" | "totalJobs" => {
-                v.as_u64().is_some_and(|n| n <= u64::from(u32::MAX))
-            }
-            _ => true,
-        };
-        assert!(ok, "{what}: metrics.{k} = {v}");
-    }
-}
-
-fn is_decimal(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// v1 `{"tagNames":[..],"metrics":{..}}`.
-fn decode_names_v1(v: &Json, what: &str) -> Vec<String> {
-    check_metrics(field(v, "metrics", what), what);
-    str_list(field(v, "tagNames", what), what)
-}
-
-/// v2 `{"scopes":[{"name","tags"}],"metrics"}`: scope → names, each scope once and known.
-fn decode_names_v2(v: &Json, what: &str) -> BTreeMap<String, BTreeSet<String>> {
-    check_metrics(field(v, "metrics", what), what);
-    let mut out = BTreeMap::new();
-    for s in field(v, "scopes", what).as_array().expect("scopes list") {
-        let name = field(s, "name", what)
-            .as_str()
-            .expect("scope name")
-            .to_owned();
-        let known = [
-            "resource",
-            "span",
-            "event",
-            "link",
-            "instrumentation",
-            "intrinsic",
-        ];
-        assert!(known.contains(&name.as_str()), "{what}: scope {name}");
-        let tags = str_list(field(s, "tags", what), what);
-        let set: BTreeSet<String> = tags.iter().cloned().collect();
-        assert_eq!(set.len(), tags.len(), "{what}: duplicate tags in {name}");
-        assert!(
-            out.insert(name.clone(), set).is_none(),
-            "{what}: scope {name} twice"
-        );
-    }
-    out
-}
-
-/// v1 `{"tagValues":["a"],"metrics"}`.
-fn decode_values_v1(v: &Json, what: &str) -> Vec<String> {
-    check_metrics(field(v, "metrics", what), what);
-    str_list(field(v, "tagValues", what), what)
-}
-
-/// v2 `{"tagValues":[{"type","value"}],"metrics"}`, types from Tempo's set.
-fn decode_values_v2(v: &Json, what: &str) -> Typed {
-    check_metrics(field(v, "metrics", what), what);
-    let list = field(v, "tagValues", what)
-        .as_array()
-        .expect("tagValues list");
-    let types = ["string", "int", "float", "bool", "duration", "keyword"];
-    let mut out = Typed::new();
-    for tv in list {
-        let t = field(tv, "type", what).as_str().expect("type string");
-        let value = field(tv, "value", what).as_str().expect("value string");
-        assert!(types.contains(&t), "{what}: type {t}");
-        assert!(
-            out.insert((t.to_owned(), value.to_owned())),
-            "{what}: {tv} twice"
-        );
-    }
-    out
-}
-
-async fn names_v1_of(server: &Sextant, auth: &Auth, params: &[(&str, String)]) -> Vec<String> {
-    let v = ok_json(server, auth, "/api/search/tags", params).await;
-    decode_names_v1(&v, &format!("v1 tags {params:?}"))
-}
-
-async fn names_v2_of(
-    server: &Sextant,
-    auth: &Auth,
-    params: &[(&str, String)],
-) -> BTreeMap<String, BTreeSet<String>> {
-    let v = ok_json(server, auth, "/api/v2/search/tags", params).await;
-    decode_names_v2(&v, &format!("v2 tags {params:?}"))
-}
-
-async fn values_v1_of(server: &Sextant, auth: &Auth, tag: &str) -> Vec<String> {
-    let v = ok_json(server, auth, &format!("/api/search/tag/{tag}/values"), &[]).await;
-    decode_values_v1(&v, &format!("v1 values of {tag}"))
-}
-
-async fn values_v2_of(
-    server: &Sextant,
-    auth: &Auth,
-    tag: &str,
-    params: &[(&str, String)],
-) -> Typed {
-    let v = ok_json(
-        server,
-        auth,
-        &format!("/api/v2/search/tag/{tag}/values"),
-        params,
-    )
-    .await;
-    decode_values_v2(&v, &format!("v2 values of {tag} {params:?}"))
-}
-
-fn sorted<T: Ord + Clone>(set: &BTreeSet<T>) -> Vec<T> {
-    set.iter().cloned().collect()
 }
 
 // ---- The checks, the same in every phase. ----
@@ -589,6 +229,19 @@ async fn check_side(phase: &str, server: &Sextant, side: &Side, other: &Side, ra
     let got = values_v1_of(server, auth, "service.name").await;
     let want_services: Vec<String> = services(t).into_iter().map(str::to_owned).collect();
     assert_eq!(got, want_services, "{}", what("v1 service.name values"));
+    // v1 names Tempo reads from intrinsics: span names, the root span's name and service.
+    let (root_names, root_services) = roots(t);
+    for (tag, want) in [
+        ("name", span_names(t, None)),
+        ("root.name", root_names),
+        ("root.service.name", root_services),
+    ] {
+        let want: Vec<&str> = want.into_iter().collect();
+        let got = values_v1_of(server, auth, tag).await;
+        assert_eq!(got, want, "{}", what(&format!("v1 {tag} values")));
+    }
+    let got = values_v2_of(server, auth, ".service.name", &[]).await;
+    assert_eq!(got, strings(services(t)), "{}", what("v2 .service.name"));
     let got = values_v1_of(server, auth, "status.code").await;
     assert_eq!(
         got,
@@ -788,83 +441,6 @@ async fn check_grafana(phase: &str, server: &Sextant, side: &Side, range: (u64, 
         };
         assert!(n > 0, "{what}: empty answer {body}");
     }
-}
-
-/// `/api/search` as Grafana ≥ 12.2 decodes it; returns the number of traces.
-fn decode_search(body: &str, what: &str) -> usize {
-    let v: Json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}"));
-    check_metrics(field(&v, "metrics", what), what);
-    let traces = field(&v, "traces", what).as_array().expect("traces list");
-    let hex = |s: &Json| {
-        s.as_str()
-            .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
-    };
-    let dec = |s: Option<&Json>| s.is_none_or(|s| s.as_str().is_some_and(is_decimal));
-    for t in traces {
-        assert!(hex(field(t, "traceID", what)), "{what}: {t}");
-        assert!(field(t, "rootServiceName", what).is_string(), "{what}: {t}");
-        assert!(
-            t.get("rootTraceName").is_none_or(Json::is_string),
-            "{what}: {t}"
-        );
-        assert!(
-            dec(Some(field(t, "startTimeUnixNano", what))),
-            "{what}: {t}"
-        );
-        let ms = t.get("durationMs");
-        assert!(
-            ms.is_none_or(|d| d.as_u64().is_some_and(|d| d <= u64::from(u32::MAX))),
-            "{what}: {t}"
-        );
-        let sets = t
-            .get("spanSets")
-            .map_or(vec![], |s| s.as_array().expect("spanSets").clone());
-        for set in sets.iter().chain(t.get("spanSet")) {
-            assert!(set.get("matched").is_none_or(Json::is_u64), "{what}: {set}");
-            for s in set
-                .get("spans")
-                .and_then(Json::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let id = field(s, "spanID", what);
-                assert!(hex(id) && id.as_str().unwrap().len() == 16, "{what}: {s}");
-                assert!(
-                    dec(s.get("startTimeUnixNano")) && dec(s.get("durationNanos")),
-                    "{what}: {s}"
-                );
-                for kv in s
-                    .get("attributes")
-                    .and_then(Json::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let value = field(kv, "value", what).as_object().expect("value object");
-                    assert!(
-                        field(kv, "key", what).is_string() && value.len() == 1,
-                        "{what}: {kv}"
-                    );
-                    let ok = match value.iter().next() {
-                        Some((k, x)) => match k.as_str() {
-                            "stringValue" | "bytesValue" => x.is_string(),
-                            "intValue" => x.as_str().is_some_and(|s| {
-                                s.trim_start_matches('-')
-                                    .bytes()
-                                    .all(|b| b.is_ascii_digit())
-                            }),
-                            "doubleValue" => x.is_number(),
-                            "boolValue" => x.is_boolean(),
-                            "arrayValue" | "kvlistValue" => x.is_object(),
-                            _ => false,
-                        },
-                        None => false,
-                    };
-                    assert!(ok, "{what}: attribute {kv}");
-                }
-            }
-        }
-    }
-    traces.len()
 }
 
 /// Federation: a key of A allowed to read B, asking for `A|B`, gets the union.
