@@ -34,7 +34,7 @@ mod found;
 mod tags;
 use tags::{
     Collect, CollectOutcome, CollectState, Collected, INTRINSIC_TAGS, exists_condition,
-    keyword_values, lenient_search, quote_name, virtual_values_v1,
+    keyword_values, lenient_search, v1_tag_fields, virtual_values_v1,
 };
 
 /// Without `start`/`end`, blocks of this last stretch of time are searched (and all of memory).
@@ -143,14 +143,8 @@ impl TraceSearcher for Pipeline {
                         metrics: SearchMetrics::default(),
                     });
                 }
-                let key = name.clone();
-                vec![
-                    sextant_traceql::parse_identifier(&format!("span.{}", quote_name(&key))),
-                    sextant_traceql::parse_identifier(&format!("resource.{}", quote_name(&key))),
-                ]
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ModelError::bad_request(format!("invalid tag name: {e}")))?
+                v1_tag_fields(name)
+                    .map_err(|e| ModelError::bad_request(format!("invalid tag name: {e}")))?
             }
             TagRef::Identifier(text) => {
                 let field = sextant_traceql::parse_identifier(text)

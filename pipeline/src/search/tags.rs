@@ -48,7 +48,7 @@ pub(super) fn lenient_search(q: &str) -> Option<Search> {
 }
 
 /// `key` as the name part of a TraceQL identifier, quoted when it is not a plain name.
-pub(super) fn quote_name(key: &str) -> String {
+fn quote_name(key: &str) -> String {
     let plain = !key.is_empty()
         && key
             .chars()
@@ -58,6 +58,25 @@ pub(super) fn quote_name(key: &str) -> String {
     } else {
         format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
     }
+}
+
+/// The fields a v1 tag name reads, as in Tempo: `name` is the span name, `root.name` and
+/// `root.service.name` the trace's root span name and service; any other name is a span or
+/// resource attribute.
+pub(super) fn v1_tag_fields(name: &str) -> Result<Vec<FieldExpr>, sextant_traceql::Error> {
+    let identifiers = match name {
+        "name" => vec!["name".to_owned()],
+        "root.name" => vec!["trace:rootName".to_owned()],
+        "root.service.name" => vec!["trace:rootService".to_owned()],
+        _ => {
+            let key = quote_name(name);
+            vec![format!("span.{key}"), format!("resource.{key}")]
+        }
+    };
+    identifiers
+        .iter()
+        .map(|i| sextant_traceql::parse_identifier(i))
+        .collect()
 }
 
 /// v1's virtual values: `status.code` and `error` are not attributes in OTLP.

@@ -273,3 +273,21 @@ fn the_budget_refuses_once_more_than_the_maximum_is_spent() {
     assert!(unlimited.spend(u64::MAX / 2, "tag").is_ok());
     assert!(unlimited.spend(u64::MAX / 2, "tag").is_ok());
 }
+
+#[test]
+fn v1_tag_names_read_tempos_fields() {
+    use super::tags::v1_tag_fields;
+    let fields = |name: &str| v1_tag_fields(name).expect("a field");
+    let one = |id: &str| vec![sextant_traceql::parse_identifier(id).expect("identifier")];
+    assert_eq!(fields("name"), one("name"));
+    assert_eq!(fields("root.name"), one("trace:rootName"));
+    assert_eq!(fields("root.service.name"), one("trace:rootService"));
+    let both = |id: &str| {
+        let mut f = one(&format!("span.{id}"));
+        f.extend(one(&format!("resource.{id}")));
+        f
+    };
+    assert_eq!(fields("service.name"), both("service.name"));
+    assert_eq!(fields("http.status_code"), both("http.status_code"));
+    assert_eq!(fields("a b"), both("\"a b\""));
+}
