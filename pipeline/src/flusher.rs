@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use sextant_model::otlp::TracesData;
 use sextant_model::{BlockCatalog, BlockMeta, FetchRequest, TenantId, TimeRange, TraceId};
 use sextant_store::object_store::ObjectStore;
-use sextant_store::{BlockCaches, BlockId, BlockPath, BlockSearchResult, WalPosition};
+use sextant_store::{BlockCaches, BlockId, BlockPath, BlockSearchResult, TraceSelect, WalPosition};
 
 use crate::config::BlockConfig;
 use crate::error::{Error, Result};
@@ -246,15 +246,17 @@ impl Flusher {
         &self,
         meta: &BlockMeta,
         request: &FetchRequest,
+        select: &TraceSelect,
     ) -> Result<BlockSearchResult> {
         let block = BlockId::parse(&meta.block_id).map_err(|e| Error::Blocks(e.into()))?;
         let prefix = BlockPath::block_prefix(&meta.tenant, block);
-        match sextant_store::search_block(
+        match sextant_store::search_block_select(
             self.backend.store.as_ref(),
             &prefix,
             meta,
             request,
             &self.caches,
+            select,
         )
         .await
         {

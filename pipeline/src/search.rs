@@ -26,6 +26,8 @@ use sextant_model::{
 };
 use sextant_traceql::{Search, Static, TraceView};
 
+use sextant_store::TraceSelect;
+
 use crate::Pipeline;
 use crate::querier;
 use found::{Found, merge_found, nth_start, sort_traces, trim_found};
@@ -257,38 +259,66 @@ impl Pipeline {
                     metrics.completed_jobs += 1;
                     continue;
                 }
-                let result = flusher
-                    .search_block(&meta, &fetch)
-                    .await
-                    .map_err(ModelError::from)?;
-                metrics.backend_bytes += result.fetched_bytes;
-                metrics.backend_reads +=
-                    (result.row_groups_read + result.row_groups_fetched) as u64;
-                let examined = result.examined_otlp_bytes;
-                budget.spend(examined, "search")?;
-                let search = Arc::clone(&job.search);
-                let request = job.request.clone();
-                let tag_search = job.tag_search;
-                let (traces, m) = blocking(move || {
-                    let mut m = SearchMetrics {
-                        inspected_bytes: examined,
-                        ..SearchMetrics::default()
-                    };
-                    let mut out = Vec::new();
-                    for (_, trace) in result.traces {
-                        if let Some(f) =
-                            evaluate(&search, &trace, &request, tag_search, spss, &mut m)?
-                        {
-                            out.push(f);
-                        }
+                // Only traces that can still make the answer are read and evaluated: the
+                // newest `limit` passing traces at or above the start of the `limit`-th match
+                // known (ties kept), and every trace already found elsewhere, so its fragments
+                // merge. The others wait in `pending` and are read in later rounds only while
+                // they can still beat the floor.
+                let mut select = TraceSelect::Newest {
+                    keep: limit,
+                    floor: floor(&found, limit),
+                    also: found.keys().copied().collect(),
+                };
+                let mut pending: Vec<(TraceId, u64)> = Vec::new();
+                let mut first = true;
+                loop {
+                    let result = flusher
+                        .search_block(&meta, &fetch, &select)
+                        .await
+                        .map_err(ModelError::from)?;
+                    metrics.backend_bytes += result.fetched_bytes;
+                    metrics.backend_reads +=
+                        (result.row_groups_read + result.row_groups_fetched) as u64;
+                    budget.spend(result.examined_otlp_bytes, "search")?;
+                    // A later round examines the same row groups again: counted once.
+                    let examined = if first { result.examined_otlp_bytes } else { 0 };
+                    if first {
+                        pending = result.skipped;
+                        first = false;
                     }
-                    Ok((out, m))
-                })
-                .await?;
-                metrics.add(&m);
+                    let search = Arc::clone(&job.search);
+                    let request = job.request.clone();
+                    let tag_search = job.tag_search;
+                    let (traces, m) = blocking(move || {
+                        let mut m = SearchMetrics {
+                            inspected_bytes: examined,
+                            ..SearchMetrics::default()
+                        };
+                        let mut out = Vec::new();
+                        for (_, trace) in result.traces {
+                            if let Some(f) =
+                                evaluate(&search, &trace, &request, tag_search, spss, &mut m)?
+                            {
+                                out.push(f);
+                            }
+                        }
+                        Ok((out, m))
+                    })
+                    .await?;
+                    metrics.add(&m);
+                    merge_found(&mut found, traces, spss);
+                    trim_found(&mut found, limit);
+                    let floor = floor(&found, limit);
+                    pending.retain(|(_, start)| *start >= floor);
+                    if pending.is_empty() {
+                        break;
+                    }
+                    pending.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.0.cmp(&b.0.0)));
+                    let rest = pending.split_off(pending.len().min(limit.max(64)));
+                    select = TraceSelect::Only(pending.iter().map(|(id, _)| *id).collect());
+                    pending = rest;
+                }
                 metrics.completed_jobs += 1;
-                merge_found(&mut found, traces, spss);
-                trim_found(&mut found, limit);
             }
         }
 
@@ -367,7 +397,7 @@ impl Pipeline {
                     break;
                 }
                 let result = flusher
-                    .search_block(&meta, &fetch)
+                    .search_block(&meta, &fetch, &TraceSelect::All)
                     .await
                     .map_err(ModelError::from)?;
                 metrics.backend_bytes += result.fetched_bytes;
@@ -399,6 +429,16 @@ impl Pipeline {
             collected: state.finish(),
             metrics,
         })
+    }
+}
+
+/// The start a trace must reach to make the answer: that of the `limit`-th newest trace found
+/// so far, 0 while fewer are found.
+fn floor(found: &HashMap<TraceId, Found>, limit: usize) -> u64 {
+    if found.len() >= limit {
+        nth_start(found, limit)
+    } else {
+        0
     }
 }
 

@@ -902,3 +902,44 @@ async fn a_trace_in_a_block_and_in_memory_is_one_result() {
         assert_eq!(t.span_sets[0].spans.len(), 3, "{query}");
     }
 }
+
+/// A query storage cannot narrow (arithmetic is not pushed down) with a small limit: each block
+/// first reads only its newest traces, most of which do not match, so the search must go back
+/// for older ones — and still return exactly the newest matches of all blocks.
+#[tokio::test]
+async fn a_small_limit_over_an_unnarrowed_query_reads_back_until_the_answer_is_exact() {
+    let (f, _blocks) = Fixture::with_blocks().await;
+    for limit in [1u32, 5, 40] {
+        let answer = f
+            .search(
+                "{ span.http.status_code + 0 = 500 }",
+                everything_searchable(&f),
+                limit,
+            )
+            .await
+            .unwrap();
+        let mut expected: Vec<(u64, TraceId)> = (0..BLOCKS)
+            .flat_map(|b| {
+                (0..TRACES_PER_BLOCK)
+                    .filter(|i| i.is_multiple_of(7))
+                    .map(move |i| (b, i))
+            })
+            .map(|(b, i)| (trace_start(f.now, b, i), trace_id(b, i)))
+            .collect();
+        expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.0.cmp(&b.1.0)));
+        expected.truncate(limit as usize);
+        let got: Vec<(u64, TraceId)> = answer
+            .traces
+            .iter()
+            .map(|t| (t.start_time_unix_nano, t.trace_id))
+            .collect();
+        assert_eq!(got, expected, "limit {limit}");
+        // Far fewer traces evaluated than the blocks hold: only the newest candidates.
+        let total = u32::from(BLOCKS) * u32::from(TRACES_PER_BLOCK);
+        assert!(
+            answer.metrics.inspected_traces < total / 2,
+            "limit {limit}: {} of {total} traces evaluated",
+            answer.metrics.inspected_traces
+        );
+    }
+}

@@ -162,10 +162,17 @@ pub(super) struct CollectOutcome {
     pub(super) metrics: SearchMetrics,
 }
 
+/// The most bytes of distinct values one tag-values query gathers (Tempo's
+/// `max_bytes_per_tag_values_query` default): past it the answer is cut off, so a
+/// high-cardinality attribute (request IDs) cannot exhaust memory.
+pub(super) const MAX_TAG_VALUES_BYTES: usize = 1_000_000;
+
 pub(super) struct CollectState {
     collect: Collect,
     names: BTreeMap<TagScope, BTreeSet<String>>,
     values: BTreeSet<TagValue>,
+    /// Bytes of the distinct values in `values`.
+    value_bytes: usize,
 }
 
 impl CollectState {
@@ -174,13 +181,18 @@ impl CollectState {
             collect,
             names: BTreeMap::new(),
             values: BTreeSet::new(),
+            value_bytes: 0,
         }
     }
 
-    /// Enough values already (names are gathered whole: the limit applies per scope, sorted).
+    /// Enough values already: the limit or [`MAX_TAG_VALUES_BYTES`] reached (names are
+    /// gathered whole: the limit applies per scope, sorted).
     pub(super) fn full(&self) -> bool {
         match &self.collect {
-            Collect::Values { limit, .. } => *limit > 0 && self.values.len() >= *limit,
+            Collect::Values { limit, .. } => {
+                (*limit > 0 && self.values.len() >= *limit)
+                    || self.value_bytes >= MAX_TAG_VALUES_BYTES
+            }
             Collect::Names(_) => false,
         }
     }
@@ -217,16 +229,14 @@ impl CollectState {
                 }
             }
             Collect::Values {
-                fields,
-                as_strings,
-                limit,
+                fields, as_strings, ..
             } => {
                 for &i in &spans {
                     for field in fields {
                         let value = view.value(i, field);
-                        add_values(&value, *as_strings, &mut self.values);
+                        self.value_bytes += add_values(&value, *as_strings, &mut self.values);
                     }
-                    if *limit > 0 && self.values.len() >= *limit {
+                    if self.full() {
                         break;
                     }
                 }
@@ -292,14 +302,16 @@ pub(super) fn add_names(
     }
 }
 
-pub(super) fn add_values(value: &Static, as_strings: bool, out: &mut BTreeSet<TagValue>) {
+/// Adds the distinct values of `value` (each item of an array); the bytes of those not already
+/// in `out`.
+pub(super) fn add_values(value: &Static, as_strings: bool, out: &mut BTreeSet<TagValue>) -> usize {
     let (value_type, text) = match value {
-        Static::Nil => return,
+        Static::Nil => return 0,
         Static::Array(items) => {
-            for item in items {
-                add_values(item, as_strings, out);
-            }
-            return;
+            return items
+                .iter()
+                .map(|item| add_values(item, as_strings, out))
+                .sum();
         }
         Static::Bool(b) => (TagValueType::Bool, b.to_string()),
         Static::Int(i) => (TagValueType::Int, i.to_string()),
@@ -317,8 +329,10 @@ pub(super) fn add_values(value: &Static, as_strings: bool, out: &mut BTreeSet<Ta
     } else {
         value_type
     };
-    out.insert(TagValue {
+    let bytes = text.len();
+    let added = out.insert(TagValue {
         value_type,
         value: text,
     });
+    if added { bytes } else { 0 }
 }

@@ -291,3 +291,42 @@ fn v1_tag_names_read_tempos_fields() {
     assert_eq!(fields("http.status_code"), both("http.status_code"));
     assert_eq!(fields("a b"), both("\"a b\""));
 }
+
+#[test]
+fn tag_values_of_a_high_cardinality_attribute_stop_at_the_byte_cap() {
+    use super::tags::{Collect, CollectState, Collected, MAX_TAG_VALUES_BYTES};
+    use crate::testdata::{kv, s, span, wrap};
+    let field = sextant_traceql::parse_identifier("span.request_id").unwrap();
+    let mut state = CollectState::new(Collect::Values {
+        fields: vec![field],
+        as_strings: false,
+        limit: 0,
+    });
+    let mut metrics = SearchMetrics::default();
+    // 100 traces of 200 spans, each span with its own 100-byte value: 2 MB of distinct values.
+    let mut visited = 0;
+    for t in 0..100u8 {
+        let spans = (0..200u8)
+            .map(|n| {
+                let mut sp = span(t, n, 1_000 + u64::from(n));
+                sp.attributes = vec![kv("request_id", s(&format!("{t:03}-{n:03}-{:092}", 0)))];
+                sp
+            })
+            .collect();
+        state.visit(&wrap(spans), None, &mut metrics).unwrap();
+        visited += 1;
+        if state.full() {
+            break;
+        }
+    }
+    assert!(state.full());
+    assert!(visited < 100, "collection went on past the cap");
+    let Collected::Values(values) = state.finish() else {
+        panic!("values expected");
+    };
+    let bytes: usize = values.iter().map(|v| v.value.len()).sum();
+    assert!(
+        (MAX_TAG_VALUES_BYTES..MAX_TAG_VALUES_BYTES + 100).contains(&bytes),
+        "{bytes} bytes of values"
+    );
+}

@@ -83,7 +83,9 @@ mod tests;
 
 pub use bloom::TraceBloom;
 pub use reader::{BlockCaches, find_trace, read_block_info};
-pub use search::{BlockSearchResult, block_overlaps, search_block};
+pub use search::{
+    BlockSearchResult, TraceSelect, block_overlaps, search_block, search_block_select,
+};
 pub use writer::{BlockInfo, BlockOptions, RowGroupInfo, write_block};
 
 /// The version of the block layout this code writes and reads.

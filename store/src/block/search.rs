@@ -8,7 +8,7 @@
 //! 4. Pass two fetches the other column chunks of only the row groups holding a passing row,
 //!    and decodes only the rows of the traces those rows belong to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
 
 use arrow_array::cast::AsArray;
@@ -28,6 +28,26 @@ use super::filter::Plan;
 use super::reader::{BlockCaches, Sparse, cached_footer};
 use super::schema;
 use crate::error::{Error, Result};
+
+/// Which of the traces passing the pre-filter pass two reads and returns. A search that needs
+/// only the newest matches asks for those, so broad queries do not decode whole blocks; the
+/// traces left out are listed in [`BlockSearchResult::skipped`] with their start times, for a
+/// later call with [`TraceSelect::Only`] if the caller needs them after all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TraceSelect {
+    /// Every passing trace.
+    #[default]
+    All,
+    /// The `keep` latest-starting passing traces that start at or after `floor` (ties by trace
+    /// ID ascending), plus every passing trace in `also`.
+    Newest {
+        keep: usize,
+        floor: u64,
+        also: HashSet<TraceId>,
+    },
+    /// Only these traces (when they pass).
+    Only(HashSet<TraceId>),
+}
 
 /// What [`search_block`] found in one block.
 #[derive(Debug, Default)]
@@ -50,6 +70,8 @@ pub struct BlockSearchResult {
     pub row_groups_skipped: usize,
     /// Row groups read whole for the traces they return (pass two).
     pub row_groups_fetched: usize,
+    /// Passing traces that [`TraceSelect`] left out, with their start times (unix ns).
+    pub skipped: Vec<(TraceId, u64)>,
 }
 
 /// Whether a block can hold spans of `request` at all, from its catalog entry alone.
@@ -65,6 +87,18 @@ pub async fn search_block(
     meta: &BlockMeta,
     request: &FetchRequest,
     caches: &BlockCaches,
+) -> Result<BlockSearchResult> {
+    search_block_select(store, prefix, meta, request, caches, &TraceSelect::All).await
+}
+
+/// [`search_block`] returning only the passing traces `select` chooses.
+pub async fn search_block_select(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+    meta: &BlockMeta,
+    request: &FetchRequest,
+    caches: &BlockCaches,
+    select: &TraceSelect,
 ) -> Result<BlockSearchResult> {
     let mut plan = Plan::new(request)?;
     let mut result = BlockSearchResult::default();
@@ -92,8 +126,12 @@ pub async fn search_block(
 
     // Pass one: the conditions' columns of the candidate row groups.
     let arrow_schema = schema::schema();
-    let roots: Vec<usize> = plan
-        .columns()
+    let mut columns = plan.columns();
+    let with_starts = *select != TraceSelect::All;
+    if with_starts && !columns.contains(&schema::TRACE_START) {
+        columns.push(schema::TRACE_START);
+    }
+    let roots: Vec<usize> = columns
         .iter()
         .filter_map(|name| arrow_schema.index_of(name).ok())
         .collect();
@@ -121,13 +159,14 @@ pub async fn search_block(
     let first_chunks = chunks.clone();
     let (plan_meta, plan_cands) = (metadata.clone(), candidates.clone());
     let mask_roots = roots.clone();
-    let matches = tokio::task::spawn_blocking(move || {
+    let mut matches = tokio::task::spawn_blocking(move || {
         first_pass(&plan, first_chunks, plan_meta, &plan_cands, &mask_roots)
     })
     .await
     .map_err(|_| Error::Task {
         context: "search row groups",
     })??;
+    result.skipped = choose(&mut matches, select);
 
     // Pass two: every other column of the row groups with a passing row.
     let hit: Vec<&RowGroupHits> = matches.iter().filter(|m| !m.traces.is_empty()).collect();
@@ -222,8 +261,52 @@ struct RowGroupHits {
     row_group: usize,
     /// Row range of each trace holding a passing row, ascending.
     traces: Vec<Range<usize>>,
+    /// The ID and start time of each of those traces (start 0 when not read).
+    ids: Vec<(TraceId, u64)>,
     /// Passing rows, ascending.
     rows: BTreeSet<usize>,
+}
+
+/// Keeps in `hits` only the traces `select` wants; the passing traces left out, once each.
+fn choose(hits: &mut [RowGroupHits], select: &TraceSelect) -> Vec<(TraceId, u64)> {
+    let wanted: HashSet<TraceId> = match select {
+        TraceSelect::All => return Vec::new(),
+        TraceSelect::Only(ids) => ids.clone(),
+        TraceSelect::Newest { keep, floor, also } => {
+            let mut all: Vec<(TraceId, u64)> = hits.iter().flat_map(|h| h.ids.clone()).collect();
+            // A trace split over two row groups: its earliest start counts.
+            all.sort_by(|a, b| a.0.0.cmp(&b.0.0).then(a.1.cmp(&b.1)));
+            all.dedup_by(|a, b| a.0 == b.0);
+            all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.0.cmp(&b.0.0)));
+            let mut wanted: HashSet<TraceId> = all
+                .iter()
+                .filter(|(_, start)| start >= floor)
+                .take(*keep)
+                .map(|(id, _)| *id)
+                .collect();
+            wanted.extend(all.iter().map(|(id, _)| *id).filter(|id| also.contains(id)));
+            wanted
+        }
+    };
+    let mut skipped: Vec<(TraceId, u64)> = Vec::new();
+    for hit in hits.iter_mut() {
+        let mut traces = Vec::new();
+        let mut ids = Vec::new();
+        let mut rows = BTreeSet::new();
+        for (range, (id, start)) in hit.traces.iter().zip(&hit.ids) {
+            if wanted.contains(id) {
+                rows.extend(hit.rows.range(range.clone()).copied());
+                traces.push(range.clone());
+                ids.push((*id, *start));
+            } else {
+                skipped.push((*id, *start));
+            }
+        }
+        (hit.traces, hit.ids, hit.rows) = (traces, ids, rows);
+    }
+    skipped.sort_by(|a, b| a.0.0.cmp(&b.0.0).then(a.1.cmp(&b.1)));
+    skipped.dedup_by(|a, b| a.0 == b.0);
+    skipped
 }
 
 fn first_pass(
@@ -248,6 +331,7 @@ fn first_pass(
         let mut hits = RowGroupHits {
             row_group: rg,
             traces: Vec::new(),
+            ids: Vec::new(),
             rows: BTreeSet::new(),
         };
         let mut offset = 0usize;
@@ -260,6 +344,9 @@ fn first_pass(
                     reason: "missing trace_id".into(),
                 })?
                 .as_fixed_size_binary();
+            let starts = batch
+                .column_by_name(schema::TRACE_START)
+                .map(|c| c.as_primitive::<arrow_array::types::UInt64Type>().clone());
             let n = batch.num_rows();
             let mut start = 0;
             while start < n {
@@ -269,6 +356,16 @@ fn first_pass(
                 }
                 let passing: Vec<usize> = (start..end).filter(|&r| pass[r]).collect();
                 if !passing.is_empty() {
+                    let id =
+                        TraceId(
+                            ids.value(start)
+                                .try_into()
+                                .map_err(|_| Error::BlockFormat {
+                                    reason: "trace id is not 16 bytes".into(),
+                                })?,
+                        );
+                    let trace_start = starts.as_ref().map_or(0, |s| s.value(start));
+                    hits.ids.push((id, trace_start));
                     hits.traces.push(offset + start..offset + end);
                     hits.rows.extend(passing.into_iter().map(|r| offset + r));
                 }

@@ -1016,3 +1016,87 @@ async fn an_all_zero_parent_id_marks_the_root() {
     check(&b, "root s1", &root_is("s1"), Box::new(|_| true)).await;
     check(&b, "root s2", &root_is("s2"), Box::new(|_| false)).await;
 }
+
+#[tokio::test]
+async fn trace_select_reads_only_the_chosen_traces_and_lists_the_rest() {
+    use std::collections::HashSet;
+    let b = block(22, 3_000, 300).await;
+    let caches = BlockCaches::default();
+    let all_request = FetchRequest::all(ALL);
+    let run = |select: TraceSelect| {
+        let (b, caches, all_request) = (&b, &caches, &all_request);
+        async move {
+            search_block_select(
+                b.store.as_ref(),
+                &b.prefix,
+                &b.meta,
+                all_request,
+                caches,
+                &select,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Every trace with its start, newest first, ties by ID.
+    let mut newest: Vec<(TraceId, u64)> = b
+        .traces
+        .iter()
+        .map(|(id, d)| (*id, trace_range(d).start))
+        .collect();
+    newest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.0.cmp(&b.0.0)));
+    let ids = |r: &BlockSearchResult| -> HashSet<TraceId> {
+        r.traces.iter().map(|(id, _)| *id).collect()
+    };
+
+    let all = run(TraceSelect::All).await;
+    assert_eq!(all.traces.len(), b.traces.len());
+    assert!(all.skipped.is_empty());
+
+    // The five newest, plus one old trace named in `also`.
+    let old = newest.last().unwrap().0;
+    let some = run(TraceSelect::Newest {
+        keep: 5,
+        floor: 0,
+        also: HashSet::from([old]),
+    })
+    .await;
+    let mut want: HashSet<TraceId> = newest[..5].iter().map(|(id, _)| *id).collect();
+    want.insert(old);
+    assert_eq!(ids(&some), want);
+    assert!(some.row_groups_fetched < all.row_groups_fetched);
+    // The rest are listed once each, with their starts.
+    let mut skipped = some.skipped.clone();
+    skipped.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.0.cmp(&b.0.0)));
+    let rest: Vec<(TraceId, u64)> = newest
+        .iter()
+        .filter(|(id, _)| !want.contains(id))
+        .copied()
+        .collect();
+    assert_eq!(skipped, rest);
+    // Whole traces: the chosen ones read back span for span.
+    for (id, data) in &some.traces {
+        let expected = &b.traces.iter().find(|(i, _)| i == id).unwrap().1;
+        assert_eq!(spans(data).count(), spans(expected).count());
+    }
+
+    // A floor above every start but the newest two: only those (keep is not reached).
+    let floor = newest[1].1;
+    let above = run(TraceSelect::Newest {
+        keep: 100,
+        floor,
+        also: HashSet::new(),
+    })
+    .await;
+    let want: HashSet<TraceId> = newest
+        .iter()
+        .filter(|(_, s)| *s >= floor)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(ids(&above), want);
+
+    // Exactly a named set.
+    let named: HashSet<TraceId> = newest[10..13].iter().map(|(id, _)| *id).collect();
+    let only = run(TraceSelect::Only(named.clone())).await;
+    assert_eq!(ids(&only), named);
+}
