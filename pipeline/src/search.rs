@@ -36,7 +36,7 @@ mod found;
 mod tags;
 use tags::{
     Collect, CollectOutcome, CollectState, Collected, INTRINSIC_TAGS, exists_condition,
-    keyword_values, lenient_search, v1_tag_fields, virtual_values_v1,
+    keyword_values, lenient_search, stored_fields, v1_tag_fields, virtual_values_v1,
 };
 
 /// Without `start`/`end`, blocks of this last stretch of time are searched (and all of memory).
@@ -99,7 +99,15 @@ impl TraceSearcher for Pipeline {
             let found = with_timeout(
                 &limits,
                 "tag names",
-                self.collect(tenant, request.range, filter, None, collector, &limits),
+                self.collect(
+                    tenant,
+                    request.range,
+                    filter,
+                    None,
+                    None,
+                    collector,
+                    &limits,
+                ),
             )
             .await?;
             metrics = found.metrics;
@@ -163,6 +171,11 @@ impl TraceSearcher for Pipeline {
         let as_strings = matches!(request.tag, TagRef::Name(_));
         let filter = request.query.as_deref().and_then(lenient_search);
         let pushdown = exists_condition(&fields);
+        let direct = if filter.is_none() {
+            stored_fields(&fields)
+        } else {
+            None
+        };
         let collector = Collect::Values {
             fields,
             as_strings,
@@ -171,7 +184,15 @@ impl TraceSearcher for Pipeline {
         let found = with_timeout(
             &limits,
             "tag values",
-            self.collect(tenant, request.range, filter, pushdown, collector, &limits),
+            self.collect(
+                tenant,
+                request.range,
+                filter,
+                pushdown,
+                direct,
+                collector,
+                &limits,
+            ),
         )
         .await?;
         let values = match found.collected {
@@ -336,6 +357,7 @@ impl Pipeline {
         range: Option<TimeRange>,
         filter: Option<Search>,
         pushdown: Option<sextant_model::Condition>,
+        direct: Option<Vec<sextant_model::AttributeRef>>,
         collector: Collect,
         limits: &Limits,
     ) -> sextant_model::Result<CollectOutcome> {
@@ -395,6 +417,24 @@ impl Pipeline {
             for meta in blocks {
                 if state.lock().full() {
                     break;
+                }
+                // Plain values without a filter: the store reads just the field's columns.
+                if let Some(fields) = &direct {
+                    for field in fields {
+                        let request = FetchRequest::all(block_range)
+                            .with(sextant_model::Condition::exists(field.clone()));
+                        let result = flusher
+                            .search_block(&meta, &request, &TraceSelect::Values(field.clone()))
+                            .await
+                            .map_err(ModelError::from)?;
+                        metrics.backend_bytes += result.fetched_bytes;
+                        metrics.backend_reads += result.row_groups_read as u64;
+                        budget.spend(result.examined_otlp_bytes, "tag")?;
+                        metrics.inspected_bytes += result.examined_otlp_bytes;
+                        state.lock().add_stored(&result.values);
+                    }
+                    metrics.completed_jobs += 1;
+                    continue;
                 }
                 let result = flusher
                     .search_block(&meta, &fetch, &TraceSelect::All)

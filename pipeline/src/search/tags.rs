@@ -141,6 +141,36 @@ pub(super) fn exists_condition(fields: &[FieldExpr]) -> Option<sextant_model::Co
     }))
 }
 
+/// The fields as the store can list their values directly ([`TraceSelect::Values`]): span,
+/// resource and unscoped attributes, span names and service names; `None` when any field is
+/// something else (then whole traces are read and evaluated).
+///
+/// [`TraceSelect::Values`]: sextant_store::TraceSelect::Values
+pub(super) fn stored_fields(fields: &[FieldExpr]) -> Option<Vec<sextant_model::AttributeRef>> {
+    use sextant_model::{AttributeRef, AttributeScope, Intrinsic as Stored};
+    fields
+        .iter()
+        .map(|field| match field {
+            FieldExpr::Intrinsic(Intrinsic::Name | Intrinsic::SpanName) => {
+                Some(AttributeRef::Intrinsic(Stored::Name))
+            }
+            FieldExpr::Attribute(a) if !a.parent => {
+                let scope = match a.scope {
+                    sextant_traceql::Scope::None => AttributeScope::Any,
+                    sextant_traceql::Scope::Span => AttributeScope::Span,
+                    sextant_traceql::Scope::Resource => AttributeScope::Resource,
+                    _ => return None,
+                };
+                Some(AttributeRef::Attribute {
+                    scope,
+                    key: a.name.clone(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// What a tag query collects.
 pub(super) enum Collect {
     Names(Vec<TagScope>),
@@ -194,6 +224,28 @@ impl CollectState {
                     || self.value_bytes >= MAX_TAG_VALUES_BYTES
             }
             Collect::Names(_) => false,
+        }
+    }
+
+    /// Adds values the store listed ([`sextant_store::TraceSelect::Values`]), up to the limit
+    /// and the byte cap.
+    pub(super) fn add_stored(&mut self, values: &[sextant_model::Static]) {
+        let Collect::Values { as_strings, .. } = &self.collect else {
+            return;
+        };
+        let as_strings = *as_strings;
+        for value in values {
+            if self.full() {
+                return;
+            }
+            let value = match value {
+                sextant_model::Static::Str(s) => Static::String(s.clone()),
+                sextant_model::Static::Int(i) => Static::Int(*i),
+                sextant_model::Static::Float(f) => Static::Float(*f),
+                sextant_model::Static::Bool(b) => Static::Bool(*b),
+                _ => continue,
+            };
+            self.value_bytes += add_values(&value, as_strings, &mut self.values);
         }
     }
 

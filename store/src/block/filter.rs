@@ -387,6 +387,147 @@ impl Plan {
     }
 }
 
+/// Distinct values gathered from rows, in first-seen order.
+#[derive(Debug, Default)]
+pub(crate) struct ValueSet {
+    seen: std::collections::HashSet<(u8, String)>,
+    pub(crate) values: Vec<Static>,
+}
+
+impl ValueSet {
+    fn add(&mut self, value: Static) {
+        let key = match &value {
+            Static::Str(s) => (0, s.clone()),
+            Static::Int(i) => (1, i.to_string()),
+            Static::Float(f) => (2, f.to_bits().to_string()),
+            Static::Bool(b) => (3, b.to_string()),
+            _ => return,
+        };
+        if self.seen.insert(key) {
+            self.values.push(value);
+        }
+    }
+
+    /// A scalar OTLP value, or each scalar item of an array.
+    fn add_any(&mut self, value: &Value) {
+        match value {
+            Value::StringValue(s) => self.add(Static::Str(s.clone())),
+            Value::IntValue(i) => self.add(Static::Int(*i)),
+            Value::DoubleValue(d) => self.add(Static::Float(*d)),
+            Value::BoolValue(b) => self.add(Static::Bool(*b)),
+            Value::ArrayValue(items) => {
+                for item in items.values.iter().filter_map(|v| v.value.as_ref()) {
+                    if !matches!(item, Value::ArrayValue(_)) {
+                        self.add_any(item);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Adds the distinct values of `attribute` on the rows of `batch` that `pass` to `out`. Span
+/// and resource attributes (an unscoped one: the span's value where the span has the key, else
+/// the resource's, as the TraceQL engine reads it), span names and service names; other fields
+/// add nothing.
+pub(crate) fn attribute_values(
+    batch: &RecordBatch,
+    attribute: &AttributeRef,
+    pass: &[bool],
+    out: &mut ValueSet,
+) -> Result<()> {
+    let col = |name: &'static str| {
+        batch.column_by_name(name).ok_or(Error::BlockFormat {
+            reason: format!("missing column {name}"),
+        })
+    };
+    let rows = (0..batch.num_rows()).filter(|&r| pass[r]);
+    let (scope, key) = match attribute {
+        AttributeRef::Intrinsic(i @ (Intrinsic::Name | Intrinsic::ServiceName)) => {
+            let name = if *i == Intrinsic::Name {
+                schema::NAME
+            } else {
+                schema::SERVICE_NAME
+            };
+            let a = col(name)?.as_string::<i32>();
+            for r in rows {
+                out.add(Static::Str(a.value(r).to_owned()));
+            }
+            return Ok(());
+        }
+        AttributeRef::Intrinsic(_) => return Ok(()),
+        AttributeRef::Attribute { scope, key } => (*scope, key.as_str()),
+    };
+    let span_side = matches!(scope, AttributeScope::Span | AttributeScope::Any);
+    let resource_side = matches!(scope, AttributeScope::Resource | AttributeScope::Any);
+    let mut resources = ResourceCache::default();
+    let resource_col = if resource_side {
+        Some(col(schema::RESOURCE)?.as_binary::<i32>())
+    } else {
+        None
+    };
+    let attrs = if span_side {
+        Some(col(schema::ATTRIBUTES)?.as_list::<i32>())
+    } else {
+        None
+    };
+    for r in rows {
+        let mut on_span = false;
+        if let Some(list) = attrs {
+            let entries = list.values().as_struct();
+            let field = |name: &str| {
+                entries.column_by_name(name).ok_or(Error::BlockFormat {
+                    reason: format!("missing attribute field {name}"),
+                })
+            };
+            let keys = field(schema::ATTR_KEY)?.as_string::<i32>();
+            let str_v = field(schema::ATTR_STR)?.as_string::<i32>();
+            let int_v = field(schema::ATTR_INT)?.as_primitive::<Int64Type>();
+            let double_v = field(schema::ATTR_DOUBLE)?.as_primitive::<Float64Type>();
+            let bool_v = field(schema::ATTR_BOOL)?.as_boolean();
+            let any_v = field(schema::ATTR_ANY)?.as_binary::<i32>();
+            let offsets = list.value_offsets();
+            for i in offsets[r] as usize..offsets[r + 1] as usize {
+                if keys.value(i) != key {
+                    continue;
+                }
+                on_span = true;
+                if !str_v.is_null(i) {
+                    out.add(Static::Str(str_v.value(i).to_owned()));
+                } else if !int_v.is_null(i) {
+                    out.add(Static::Int(int_v.value(i)));
+                } else if !double_v.is_null(i) {
+                    out.add(Static::Float(double_v.value(i)));
+                } else if !bool_v.is_null(i) {
+                    out.add(Static::Bool(bool_v.value(i)));
+                } else if !any_v.is_null(i) {
+                    let any =
+                        sextant_model::otlp::AnyValue::decode(any_v.value(i)).map_err(|e| {
+                            Error::BlockFormat {
+                                reason: format!("bad attribute value: {e}"),
+                            }
+                        })?;
+                    if let Some(v) = &any.value {
+                        out.add_any(v);
+                    }
+                }
+            }
+        }
+        if on_span && scope == AttributeScope::Any {
+            continue;
+        }
+        if let Some(a) = resource_col {
+            for kv in resources.get(a.value(r))?.iter().filter(|kv| kv.key == key) {
+                if let Some(v) = kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    out.add_any(v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidFetch {
         reason: reason.into(),

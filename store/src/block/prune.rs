@@ -87,6 +87,9 @@ pub(super) fn condition_ruled_out(c: &Condition, stats: &dyn Fn(&str) -> Bounds)
     }
     let attr_key = |key: &str| stats(ATTR_KEY_PATH).excludes_eq(&Stat::B(key.as_bytes().to_vec()));
     match &c.attribute {
+        // Every span has its intrinsics: `Exists` rules nothing out (and has no operands for
+        // the statistics to exclude).
+        AttributeRef::Intrinsic(_) if c.op == FetchOp::Exists => false,
         AttributeRef::Intrinsic(i) => {
             let path = match i {
                 Intrinsic::Name => schema::NAME,

@@ -20,11 +20,13 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use sextant_model::otlp::TracesData;
-use sextant_model::{BlockMeta, FetchRequest, TraceId};
+use sextant_model::{
+    AttributeRef, AttributeScope, BlockMeta, FetchRequest, Intrinsic, Static, TraceId,
+};
 
 use super::DATA_FILE;
 use super::decode::{Grouper, append_spans};
-use super::filter::Plan;
+use super::filter::{Plan, ValueSet, attribute_values};
 use super::reader::{BlockCaches, Sparse, cached_footer};
 use super::schema;
 use crate::error::{Error, Result};
@@ -47,6 +49,10 @@ pub enum TraceSelect {
     },
     /// Only these traces (when they pass).
     Only(HashSet<TraceId>),
+    /// No traces: the distinct values of this field on the passing spans, in
+    /// [`BlockSearchResult::values`] (tag values without decoding whole traces). Span and
+    /// resource attributes, span and service names; other fields give none.
+    Values(AttributeRef),
 }
 
 /// What [`search_block`] found in one block.
@@ -72,6 +78,8 @@ pub struct BlockSearchResult {
     pub row_groups_fetched: usize,
     /// Passing traces that [`TraceSelect`] left out, with their start times (unix ns).
     pub skipped: Vec<(TraceId, u64)>,
+    /// With [`TraceSelect::Values`]: the field's distinct values, first seen first.
+    pub values: Vec<Static>,
 }
 
 /// Whether a block can hold spans of `request` at all, from its catalog entry alone.
@@ -127,9 +135,20 @@ pub async fn search_block_select(
     // Pass one: the conditions' columns of the candidate row groups.
     let arrow_schema = schema::schema();
     let mut columns = plan.columns();
-    let with_starts = *select != TraceSelect::All;
+    let values_of = match select {
+        TraceSelect::Values(attribute) => Some(attribute.clone()),
+        _ => None,
+    };
+    let with_starts = !matches!(select, TraceSelect::All | TraceSelect::Values(_));
     if with_starts && !columns.contains(&schema::TRACE_START) {
         columns.push(schema::TRACE_START);
+    }
+    if let Some(attribute) = &values_of {
+        for name in value_columns(attribute) {
+            if !columns.contains(name) {
+                columns.push(name);
+            }
+        }
     }
     let roots: Vec<usize> = columns
         .iter()
@@ -159,13 +178,24 @@ pub async fn search_block_select(
     let first_chunks = chunks.clone();
     let (plan_meta, plan_cands) = (metadata.clone(), candidates.clone());
     let mask_roots = roots.clone();
-    let mut matches = tokio::task::spawn_blocking(move || {
-        first_pass(&plan, first_chunks, plan_meta, &plan_cands, &mask_roots)
+    let (mut matches, values) = tokio::task::spawn_blocking(move || {
+        first_pass(
+            &plan,
+            first_chunks,
+            plan_meta,
+            &plan_cands,
+            &mask_roots,
+            values_of.as_ref(),
+        )
     })
     .await
     .map_err(|_| Error::Task {
         context: "search row groups",
     })??;
+    if matches!(select, TraceSelect::Values(_)) {
+        result.values = values.values;
+        return Ok(result);
+    }
     result.skipped = choose(&mut matches, select);
 
     // Pass two: every other column of the row groups with a passing row.
@@ -270,7 +300,7 @@ struct RowGroupHits {
 /// Keeps in `hits` only the traces `select` wants; the passing traces left out, once each.
 fn choose(hits: &mut [RowGroupHits], select: &TraceSelect) -> Vec<(TraceId, u64)> {
     let wanted: HashSet<TraceId> = match select {
-        TraceSelect::All => return Vec::new(),
+        TraceSelect::All | TraceSelect::Values(_) => return Vec::new(),
         TraceSelect::Only(ids) => ids.clone(),
         TraceSelect::Newest { keep, floor, also } => {
             let mut all: Vec<(TraceId, u64)> = hits.iter().flat_map(|h| h.ids.clone()).collect();
@@ -309,13 +339,29 @@ fn choose(hits: &mut [RowGroupHits], select: &TraceSelect) -> Vec<(TraceId, u64)
     skipped
 }
 
+/// The columns [`attribute_values`] reads for `attribute`.
+fn value_columns(attribute: &AttributeRef) -> &'static [&'static str] {
+    match attribute {
+        AttributeRef::Intrinsic(Intrinsic::Name) => &[schema::NAME],
+        AttributeRef::Intrinsic(Intrinsic::ServiceName) => &[schema::SERVICE_NAME],
+        AttributeRef::Intrinsic(_) => &[],
+        AttributeRef::Attribute { scope, .. } => match scope {
+            AttributeScope::Span => &[schema::ATTRIBUTES],
+            AttributeScope::Resource => &[schema::RESOURCE],
+            AttributeScope::Any => &[schema::ATTRIBUTES, schema::RESOURCE],
+        },
+    }
+}
+
 fn first_pass(
     plan: &Plan,
     chunks: Vec<(u64, Bytes)>,
     metadata: ArrowReaderMetadata,
     candidates: &[usize],
     roots: &[usize],
-) -> Result<Vec<RowGroupHits>> {
+    values_of: Option<&AttributeRef>,
+) -> Result<(Vec<RowGroupHits>, ValueSet)> {
+    let mut values = ValueSet::default();
     let data = sparse(chunks);
     let descr = metadata.metadata().file_metadata().schema_descr_ptr();
     let mut out = Vec::with_capacity(candidates.len());
@@ -338,6 +384,11 @@ fn first_pass(
         for batch in reader {
             let batch = batch.map_err(|e| Error::arrow("read search columns", e))?;
             let pass = plan.evaluate(&batch)?;
+            if let Some(attribute) = values_of {
+                attribute_values(&batch, attribute, &pass, &mut values)?;
+                offset += batch.num_rows();
+                continue;
+            }
             let ids = batch
                 .column_by_name(schema::TRACE_ID)
                 .ok_or(Error::BlockFormat {
@@ -375,7 +426,7 @@ fn first_pass(
         }
         out.push(hits);
     }
-    Ok(out)
+    Ok((out, values))
 }
 
 type Found = (Vec<(TraceId, TracesData)>, Vec<(TraceId, Vec<u8>)>);

@@ -1100,3 +1100,96 @@ async fn trace_select_reads_only_the_chosen_traces_and_lists_the_rest() {
     let only = run(TraceSelect::Only(named.clone())).await;
     assert_eq!(ids(&only), named);
 }
+
+#[tokio::test]
+async fn trace_select_values_lists_the_distinct_values_of_a_field() {
+    use std::collections::BTreeSet;
+    let b = block(23, 2_000, 250).await;
+    let caches = BlockCaches::default();
+    let values = |field: AttributeRef| {
+        let (b, caches) = (&b, &caches);
+        async move {
+            let request = FetchRequest::all(ALL).with(Condition::exists(field.clone()));
+            let r = search_block_select(
+                b.store.as_ref(),
+                &b.prefix,
+                &b.meta,
+                &request,
+                caches,
+                &TraceSelect::Values(field),
+            )
+            .await
+            .unwrap();
+            assert!(r.traces.is_empty(), "values only, no traces");
+            assert_eq!(r.row_groups_fetched, 0);
+            r.values
+                .iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<BTreeSet<String>>()
+        }
+    };
+    let expect = |f: &dyn Fn(&Span, &[KeyValue]) -> Vec<String>| -> BTreeSet<String> {
+        b.traces
+            .iter()
+            .flat_map(|(_, d)| spans(d).flat_map(|(s, r)| f(s, r)).collect::<Vec<_>>())
+            .collect()
+    };
+    let scalar = |v: &Value| -> Option<String> {
+        match v {
+            Value::StringValue(s) => Some(format!("{:?}", Static::Str(s.clone()))),
+            Value::IntValue(i) => Some(format!("{:?}", Static::Int(*i))),
+            Value::DoubleValue(d) => Some(format!("{:?}", Static::Float(*d))),
+            Value::BoolValue(x) => Some(format!("{:?}", Static::Bool(*x))),
+            _ => None,
+        }
+    };
+    let of = |attrs: &[KeyValue], key: &str| -> Vec<String> {
+        attrs
+            .iter()
+            .filter(|kv| kv.key == key)
+            .filter_map(|kv| kv.value.as_ref()?.value.as_ref())
+            .flat_map(|v| match v {
+                Value::ArrayValue(a) => a
+                    .values
+                    .iter()
+                    .filter_map(|i| i.value.as_ref().and_then(scalar))
+                    .collect(),
+                v => scalar(v).into_iter().collect::<Vec<_>>(),
+            })
+            .collect()
+    };
+    let names = values(AttributeRef::Intrinsic(Intrinsic::Name)).await;
+    assert!(!names.is_empty());
+    assert_eq!(
+        names,
+        expect(&|s, _| vec![format!("{:?}", Static::Str(s.name.clone()))])
+    );
+    let services = values(AttributeRef::resource("service.name")).await;
+    assert!(services.len() > 1);
+    assert_eq!(services, expect(&|_, r| of(r, "service.name")));
+    // Every span attribute key the data holds, each compared with the spans' own values.
+    let keys: BTreeSet<String> = b
+        .traces
+        .iter()
+        .flat_map(|(_, d)| {
+            spans(d)
+                .flat_map(|(s, _)| s.attributes.iter().map(|kv| kv.key.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(keys.len() > 3);
+    for key in keys {
+        let got = values(AttributeRef::span(key.clone())).await;
+        assert_eq!(got, expect(&|s, _| of(&s.attributes, &key)), "span.{key}");
+        // Unscoped: the span's value where the span has the key, else the resource's.
+        let got = values(AttributeRef::any(key.clone())).await;
+        let want = expect(&|s, r| {
+            if s.attributes.iter().any(|kv| kv.key == key) {
+                of(&s.attributes, &key)
+            } else {
+                of(r, &key)
+            }
+        });
+        assert_eq!(got, want, ".{key}");
+    }
+}
