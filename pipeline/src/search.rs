@@ -99,15 +99,7 @@ impl TraceSearcher for Pipeline {
             let found = with_timeout(
                 &limits,
                 "tag names",
-                self.collect(
-                    tenant,
-                    request.range,
-                    filter,
-                    None,
-                    None,
-                    collector,
-                    &limits,
-                ),
+                self.collect(tenant, request.range, filter, None, collector, &limits),
             )
             .await?;
             metrics = found.metrics;
@@ -171,12 +163,13 @@ impl TraceSearcher for Pipeline {
         let as_strings = matches!(request.tag, TagRef::Name(_));
         let filter = request.query.as_deref().and_then(lenient_search);
         let pushdown = exists_condition(&fields);
-        let direct = if filter.is_none() {
+        let stored = if filter.is_none() {
             stored_fields(&fields)
         } else {
             None
         };
         let collector = Collect::Values {
+            stored,
             fields,
             as_strings,
             limit: request.limit as usize,
@@ -184,15 +177,7 @@ impl TraceSearcher for Pipeline {
         let found = with_timeout(
             &limits,
             "tag values",
-            self.collect(
-                tenant,
-                request.range,
-                filter,
-                pushdown,
-                direct,
-                collector,
-                &limits,
-            ),
+            self.collect(tenant, request.range, filter, pushdown, collector, &limits),
         )
         .await?;
         let values = match found.collected {
@@ -357,7 +342,6 @@ impl Pipeline {
         range: Option<TimeRange>,
         filter: Option<Search>,
         pushdown: Option<sextant_model::Condition>,
-        direct: Option<Vec<sextant_model::AttributeRef>>,
         collector: Collect,
         limits: &Limits,
     ) -> sextant_model::Result<CollectOutcome> {
@@ -373,6 +357,10 @@ impl Pipeline {
             fetch.conditions.push(condition);
             fetch.all_conditions = true;
         }
+        let direct = match &collector {
+            Collect::Values { stored, .. } => stored.clone(),
+            Collect::Names(_) => None,
+        };
         let budget = Budget::new(limits.max_search_bytes);
         let state = Arc::new(parking_lot::Mutex::new(CollectState::new(collector)));
         let mut metrics = SearchMetrics::default();

@@ -175,6 +175,9 @@ pub(super) fn stored_fields(fields: &[FieldExpr]) -> Option<Vec<sextant_model::A
 pub(super) enum Collect {
     Names(Vec<TagScope>),
     Values {
+        /// The same fields as the store lists their values, when it can and no filter
+        /// applies ([`stored_fields`]).
+        stored: Option<Vec<sextant_model::AttributeRef>>,
         fields: Vec<FieldExpr>,
         /// v1: every value as a string.
         as_strings: bool,

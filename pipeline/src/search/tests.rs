@@ -298,6 +298,7 @@ fn tag_values_of_a_high_cardinality_attribute_stop_at_the_byte_cap() {
     use crate::testdata::{kv, s, span, wrap};
     let field = sextant_traceql::parse_identifier("span.request_id").unwrap();
     let mut state = CollectState::new(Collect::Values {
+        stored: None,
         fields: vec![field],
         as_strings: false,
         limit: 0,
