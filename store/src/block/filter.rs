@@ -280,41 +280,15 @@ impl Plan {
         column: &dyn Array,
         out: &mut [bool],
     ) -> Result<()> {
-        let list = column.as_list::<i32>();
-        let entries = list.values().as_struct();
-        let field = |name: &str| {
-            entries.column_by_name(name).ok_or(Error::BlockFormat {
-                reason: format!("missing attribute field {name}"),
-            })
-        };
-        let keys = field(schema::ATTR_KEY)?.as_string::<i32>();
-        let str_v = field(schema::ATTR_STR)?.as_string::<i32>();
-        let int_v = field(schema::ATTR_INT)?.as_primitive::<Int64Type>();
-        let double_v = field(schema::ATTR_DOUBLE)?.as_primitive::<Float64Type>();
-        let bool_v = field(schema::ATTR_BOOL)?.as_boolean();
-        let any_v = field(schema::ATTR_ANY)?.as_binary::<i32>();
-        let offsets = list.value_offsets();
+        let attrs = SpanAttributes::new(column)?;
         for (r, o) in out.iter_mut().enumerate() {
-            let entries = offsets[r] as usize..offsets[r + 1] as usize;
             let mut found = false;
-            for i in entries {
-                if keys.value(i) != key {
+            for i in attrs.entries(r) {
+                if attrs.key(i) != key {
                     continue;
                 }
                 found = true;
-                let v = if !str_v.is_null(i) {
-                    Some(Val::Str(str_v.value(i)))
-                } else if !int_v.is_null(i) {
-                    Some(Val::Int(int_v.value(i)))
-                } else if !double_v.is_null(i) {
-                    Some(Val::Float(double_v.value(i)))
-                } else if !bool_v.is_null(i) {
-                    Some(Val::Bool(bool_v.value(i)))
-                } else if !any_v.is_null(i) {
-                    Some(Val::Other)
-                } else {
-                    None
-                };
+                let v = attrs.value(i);
                 if self.holds(ci, c, v) {
                     *o = true;
                     break;
@@ -384,6 +358,71 @@ impl Plan {
             }
             _ => c.operands.iter().enumerate().any(|(k, o)| one(k, o)),
         }
+    }
+}
+
+/// The span attributes column of a batch: one list of key/value entries per row.
+struct SpanAttributes<'a> {
+    offsets: &'a [i32],
+    keys: &'a arrow_array::StringArray,
+    str_v: &'a arrow_array::StringArray,
+    int_v: &'a arrow_array::Int64Array,
+    double_v: &'a arrow_array::Float64Array,
+    bool_v: &'a arrow_array::BooleanArray,
+    any_v: &'a arrow_array::BinaryArray,
+}
+
+impl<'a> SpanAttributes<'a> {
+    fn new(column: &'a dyn Array) -> Result<Self> {
+        let list = column.as_list::<i32>();
+        let entries = list.values().as_struct();
+        let field = |name: &str| {
+            entries.column_by_name(name).ok_or(Error::BlockFormat {
+                reason: format!("missing attribute field {name}"),
+            })
+        };
+        Ok(Self {
+            offsets: list.value_offsets(),
+            keys: field(schema::ATTR_KEY)?.as_string::<i32>(),
+            str_v: field(schema::ATTR_STR)?.as_string::<i32>(),
+            int_v: field(schema::ATTR_INT)?.as_primitive::<Int64Type>(),
+            double_v: field(schema::ATTR_DOUBLE)?.as_primitive::<Float64Type>(),
+            bool_v: field(schema::ATTR_BOOL)?.as_boolean(),
+            any_v: field(schema::ATTR_ANY)?.as_binary::<i32>(),
+        })
+    }
+
+    /// The entry indexes of row `r`.
+    fn entries(&self, r: usize) -> std::ops::Range<usize> {
+        self.offsets[r] as usize..self.offsets[r + 1] as usize
+    }
+
+    fn key(&self, i: usize) -> &'a str {
+        self.keys.value(i)
+    }
+
+    /// Entry `i`'s value (`Other` for arrays, maps and bytes; `None` for no value).
+    fn value(&self, i: usize) -> Option<Val<'a>> {
+        if !self.str_v.is_null(i) {
+            Some(Val::Str(self.str_v.value(i)))
+        } else if !self.int_v.is_null(i) {
+            Some(Val::Int(self.int_v.value(i)))
+        } else if !self.double_v.is_null(i) {
+            Some(Val::Float(self.double_v.value(i)))
+        } else if !self.bool_v.is_null(i) {
+            Some(Val::Bool(self.bool_v.value(i)))
+        } else if !self.any_v.is_null(i) {
+            Some(Val::Other)
+        } else {
+            None
+        }
+    }
+
+    /// Entry `i`'s array, map or bytes value, decoded.
+    fn any(&self, i: usize) -> Result<sextant_model::otlp::AnyValue> {
+        sextant_model::otlp::AnyValue::decode(self.any_v.value(i)).map_err(|e| Error::BlockFormat {
+            reason: format!("bad attribute value: {e}"),
+        })
     }
 }
 
@@ -468,49 +507,29 @@ pub(crate) fn attribute_values(
         None
     };
     let attrs = if span_side {
-        Some(col(schema::ATTRIBUTES)?.as_list::<i32>())
+        Some(SpanAttributes::new(col(schema::ATTRIBUTES)?)?)
     } else {
         None
     };
     for r in rows {
         let mut on_span = false;
-        if let Some(list) = attrs {
-            let entries = list.values().as_struct();
-            let field = |name: &str| {
-                entries.column_by_name(name).ok_or(Error::BlockFormat {
-                    reason: format!("missing attribute field {name}"),
-                })
-            };
-            let keys = field(schema::ATTR_KEY)?.as_string::<i32>();
-            let str_v = field(schema::ATTR_STR)?.as_string::<i32>();
-            let int_v = field(schema::ATTR_INT)?.as_primitive::<Int64Type>();
-            let double_v = field(schema::ATTR_DOUBLE)?.as_primitive::<Float64Type>();
-            let bool_v = field(schema::ATTR_BOOL)?.as_boolean();
-            let any_v = field(schema::ATTR_ANY)?.as_binary::<i32>();
-            let offsets = list.value_offsets();
-            for i in offsets[r] as usize..offsets[r + 1] as usize {
-                if keys.value(i) != key {
+        if let Some(attrs) = &attrs {
+            for i in attrs.entries(r) {
+                if attrs.key(i) != key {
                     continue;
                 }
                 on_span = true;
-                if !str_v.is_null(i) {
-                    out.add(Static::Str(str_v.value(i).to_owned()));
-                } else if !int_v.is_null(i) {
-                    out.add(Static::Int(int_v.value(i)));
-                } else if !double_v.is_null(i) {
-                    out.add(Static::Float(double_v.value(i)));
-                } else if !bool_v.is_null(i) {
-                    out.add(Static::Bool(bool_v.value(i)));
-                } else if !any_v.is_null(i) {
-                    let any =
-                        sextant_model::otlp::AnyValue::decode(any_v.value(i)).map_err(|e| {
-                            Error::BlockFormat {
-                                reason: format!("bad attribute value: {e}"),
-                            }
-                        })?;
-                    if let Some(v) = &any.value {
-                        out.add_any(v);
+                match attrs.value(i) {
+                    Some(Val::Str(v)) => out.add(Static::Str(v.to_owned())),
+                    Some(Val::Int(v)) => out.add(Static::Int(v)),
+                    Some(Val::Float(v)) => out.add(Static::Float(v)),
+                    Some(Val::Bool(v)) => out.add(Static::Bool(v)),
+                    Some(Val::Other) => {
+                        if let Some(v) = attrs.any(i)?.value {
+                            out.add_any(&v);
+                        }
                     }
+                    _ => {}
                 }
             }
         }
