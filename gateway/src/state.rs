@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use sextant_model::{
-    Authenticator, IngestSink, TenantDirectory, TraceReader, TraceSearcher, UsageMeter,
+    Authenticator, IngestSink, MetricsQuerier, TenantDirectory, TraceReader, TraceSearcher,
+    UsageMeter,
 };
 
 use crate::clock::{Clock, SystemClock};
@@ -29,6 +30,8 @@ pub struct GatewayPorts {
     pub reader: Arc<dyn TraceReader>,
     /// Search, tag names and tag values.
     pub searcher: Arc<dyn TraceSearcher>,
+    /// TraceQL metrics.
+    pub metrics_querier: Arc<dyn MetricsQuerier>,
     /// Credentials → identities, and tenant statuses.
     pub authenticator: Arc<dyn Authenticator>,
     /// Per-tenant limits (rates, bursts, quotas, query rate).
@@ -50,6 +53,7 @@ pub struct GatewayState {
     pub ingest: Arc<dyn IngestSink>,
     pub reader: Arc<dyn TraceReader>,
     pub searcher: Arc<dyn TraceSearcher>,
+    pub metrics_querier: Arc<dyn MetricsQuerier>,
     pub authenticator: Arc<dyn Authenticator>,
     pub tenants: Arc<dyn TenantDirectory>,
     pub usage: Arc<dyn UsageMeter>,
@@ -91,6 +95,7 @@ impl GatewayState {
             ingest: ports.ingest,
             reader: ports.reader,
             searcher: ports.searcher,
+            metrics_querier: ports.metrics_querier,
             authenticator: ports.authenticator,
             tenants: ports.tenants,
             usage: ports.usage,

@@ -138,12 +138,36 @@ pub(crate) struct FakeSearcher {
     pub(crate) tag_value_requests: Mutex<Vec<(TenantId, TagValuesRequest)>>,
 }
 
+/// Records metrics queries and hands out canned answers.
+#[derive(Default)]
+pub(crate) struct FakeMetricsQuerier {
+    pub(crate) answers: Canned<sextant_model::MetricsResponse>,
+    pub(crate) requests: Mutex<Vec<(TenantId, sextant_model::MetricsRequest)>>,
+}
+
+#[async_trait]
+impl sextant_model::MetricsQuerier for FakeMetricsQuerier {
+    async fn query_range(
+        &self,
+        tenant: &TenantId,
+        request: sextant_model::MetricsRequest,
+        _progress: &dyn sextant_model::Progress,
+    ) -> sextant_model::Result<sextant_model::MetricsResponse> {
+        self.requests
+            .lock()
+            .unwrap()
+            .push((tenant.clone(), request));
+        self.answers.answer(tenant)
+    }
+}
+
 #[async_trait]
 impl TraceSearcher for FakeSearcher {
-    async fn search(
+    async fn search_with_progress(
         &self,
         tenant: &TenantId,
         request: SearchRequest,
+        _progress: &dyn sextant_model::Progress,
     ) -> sextant_model::Result<SearchResponse> {
         self.searches
             .lock()
@@ -289,6 +313,7 @@ pub(crate) struct App {
     pub(crate) sink: Arc<FakeSink>,
     pub(crate) reader: Arc<FakeReader>,
     pub(crate) searcher: Arc<FakeSearcher>,
+    pub(crate) metrics_querier: Arc<FakeMetricsQuerier>,
     pub(crate) tenants: Arc<FakeTenants>,
     pub(crate) usage: Arc<FakeUsage>,
     pub(crate) clock: Arc<ManualClock>,
@@ -311,6 +336,7 @@ pub(crate) fn app_full(
     let sink = Arc::new(FakeSink::default());
     let reader = Arc::new(reader);
     let searcher = Arc::new(FakeSearcher::default());
+    let metrics_querier = Arc::new(FakeMetricsQuerier::default());
     let tenants = Arc::new(FakeTenants::default());
     let usage = Arc::new(FakeUsage::default());
     let clock = Arc::new(ManualClock::new(
@@ -320,6 +346,7 @@ pub(crate) fn app_full(
         ingest: sink.clone(),
         reader: reader.clone(),
         searcher: searcher.clone(),
+        metrics_querier: metrics_querier.clone(),
         authenticator: Arc::new(auth),
         tenants: tenants.clone(),
         usage: usage.clone(),
@@ -345,6 +372,7 @@ pub(crate) fn app_full(
         sink,
         reader,
         searcher,
+        metrics_querier,
         tenants,
         usage,
         clock,

@@ -11,6 +11,7 @@ mod error;
 pub mod fetch;
 mod ids;
 mod limits;
+pub mod metrics;
 pub mod otlp;
 mod ports;
 pub mod search;
@@ -28,6 +29,10 @@ pub use fetch::{
 };
 pub use ids::{IdError, SpanId, TenantId, TraceId};
 pub use limits::{DiscardReason, Limits};
+pub use metrics::{
+    Exemplar, MetricSeries, MetricsQuerier, MetricsRequest, MetricsResponse, NoProgress, Progress,
+    Sample,
+};
 pub use ports::{
     BlockCatalog, BlockMeta, BlockState, IngestSink, Lease, LeaseGuard, Payload, PayloadFormat,
     PushOutcome, ReadinessProbe, TenantDirectory, TraceLookup, TraceReader,

@@ -32,6 +32,11 @@ pub struct Limits {
     pub search_timeout: Duration,
     /// The most spans returned per span set.
     pub max_spans_per_span_set: u64,
+    /// The longest time range one TraceQL metrics query may cover.
+    #[serde(with = "humantime_serde")]
+    pub max_metrics_duration: Duration,
+    /// The most series one TraceQL metrics query returns; beyond it the answer is partial.
+    pub max_metrics_series: u64,
     /// Decompressed bytes per UTC day, 0 = no quota.
     pub daily_ingest_bytes: u64,
     /// Decompressed bytes per UTC month, 0 = no quota.
@@ -53,6 +58,8 @@ impl Default for Limits {
             max_search_bytes: 50_000_000_000,
             search_timeout: Duration::from_secs(30),
             max_spans_per_span_set: 100,
+            max_metrics_duration: Duration::from_secs(24 * 3600),
+            max_metrics_series: 1000,
             daily_ingest_bytes: 0,
             monthly_ingest_bytes: 0,
             query_rate: 0,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::metrics::{NoProgress, Progress};
 use crate::otlp::KeyValue;
 use crate::{Result, TenantId, TimeRange, TraceId};
 
@@ -253,7 +254,18 @@ pub trait TraceSearcher: Send + Sync + 'static {
     /// Errors: `BadRequest` for a query that does not parse or validate (the message says
     /// where and what was expected) or a range over `max_search_duration`; `QueryLimit` when
     /// the query's byte budget or time runs out.
-    async fn search(&self, tenant: &TenantId, request: SearchRequest) -> Result<SearchResponse>;
+    async fn search(&self, tenant: &TenantId, request: SearchRequest) -> Result<SearchResponse> {
+        self.search_with_progress(tenant, request, &NoProgress)
+            .await
+    }
+    /// [`search`](Self::search), telling `progress` after each unit of work which traces are
+    /// settled (certain to be in the answer), for streaming.
+    async fn search_with_progress(
+        &self,
+        tenant: &TenantId,
+        request: SearchRequest,
+        progress: &dyn Progress,
+    ) -> Result<SearchResponse>;
     async fn tag_names(
         &self,
         tenant: &TenantId,

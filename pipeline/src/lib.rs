@@ -17,6 +17,7 @@ mod failpoint;
 mod flusher;
 mod ingester;
 mod metrics;
+mod metrics_query;
 mod pipeline;
 #[cfg(test)]
 mod proptests;

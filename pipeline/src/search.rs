@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use sextant_model::otlp::{AnyValue, ArrayValue, KeyValue, StatusCode, TracesData, any_value};
 use sextant_model::{
-    Error as ModelError, ErrorKind, FetchRequest, Limits, SearchMetrics, SearchQuery,
+    Error as ModelError, ErrorKind, FetchRequest, Limits, Progress, SearchMetrics, SearchQuery,
     SearchRequest, SearchResponse, SpanSet, SpanSummary, TagNamesRequest, TagNamesResponse, TagRef,
     TagScope, TagValuesRequest, TagValuesResponse, TenantId, TimeRange, TraceId, TraceSearcher,
     TraceSummary,
@@ -47,10 +47,11 @@ const NO_ROOT: &str = "<root span not yet received>";
 
 #[async_trait]
 impl TraceSearcher for Pipeline {
-    async fn search(
+    async fn search_with_progress(
         &self,
         tenant: &TenantId,
         request: SearchRequest,
+        _progress: &dyn Progress,
     ) -> sextant_model::Result<SearchResponse> {
         let limits = self.tenants.limits(tenant);
         check_range(request.range, &limits)?;
@@ -71,7 +72,12 @@ impl TraceSearcher for Pipeline {
             request,
             tag_search,
         };
-        with_timeout(&limits, "search", self.run_search(tenant, job, &limits)).await
+        with_timeout(
+            &limits,
+            "search",
+            self.run_search(tenant, job, &limits, _progress),
+        )
+        .await
     }
 
     async fn tag_names(
@@ -204,6 +210,7 @@ impl Pipeline {
         tenant: &TenantId,
         job: SearchJob,
         limits: &Limits,
+        _progress: &dyn Progress,
     ) -> sextant_model::Result<SearchResponse> {
         let limit = job.request.limit.max(1) as usize;
         let spss = job.request.spans_per_spanset as usize;

@@ -121,6 +121,10 @@ pub(crate) struct LimitsSetArgs {
     max_search_bytes: Option<u64>,
     #[arg(long, value_parser = humantime::parse_duration)]
     search_timeout: Option<Duration>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    max_metrics_duration: Option<Duration>,
+    #[arg(long)]
+    max_metrics_series: Option<u64>,
     #[arg(long)]
     daily_ingest_bytes: Option<u64>,
     #[arg(long)]
@@ -385,6 +389,8 @@ pub(crate) async fn limits(command: LimitsCommand) -> anyhow::Result<()> {
                 max_spans_per_span_set,
                 max_search_bytes,
                 search_timeout,
+                max_metrics_duration,
+                max_metrics_series,
                 daily_ingest_bytes,
                 monthly_ingest_bytes,
                 query_rate
@@ -436,6 +442,8 @@ fn clear(o: &mut LimitOverrides, name: &str) -> anyhow::Result<()> {
         max_spans_per_span_set,
         max_search_bytes,
         search_timeout,
+        max_metrics_duration,
+        max_metrics_series,
         daily_ingest_bytes,
         monthly_ingest_bytes,
         query_rate

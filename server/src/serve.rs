@@ -15,7 +15,8 @@ use axum::serve::{Listener, ListenerExt};
 use prometheus_client::registry::Registry;
 use sextant_gateway::{AuthMode, BuildInfo, GatewayMetrics, GatewayPorts, GatewayState};
 use sextant_model::{
-    Authenticator, IngestSink, TenantDirectory, TraceReader, TraceSearcher, UsageMeter,
+    Authenticator, IngestSink, MetricsQuerier, TenantDirectory, TraceReader, TraceSearcher,
+    UsageMeter,
 };
 use sextant_pipeline::{BlockBackend, Pipeline, PipelineConfig};
 use sextant_store::ObjectStoreMetrics;
@@ -136,6 +137,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         ingest: pipeline.clone() as Arc<dyn IngestSink>,
         reader: pipeline.clone() as Arc<dyn TraceReader>,
         searcher: pipeline.clone() as Arc<dyn TraceSearcher>,
+        metrics_querier: pipeline.clone() as Arc<dyn MetricsQuerier>,
         authenticator: control.clone() as Arc<dyn Authenticator>,
         tenants: control.clone() as Arc<dyn TenantDirectory>,
         usage: control.clone() as Arc<dyn UsageMeter>,

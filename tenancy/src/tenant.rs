@@ -46,6 +46,10 @@ pub struct LimitOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_search_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    pub max_metrics_duration: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_metrics_series: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "humantime_serde")]
     pub search_timeout: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_ingest_bytes: Option<u64>,
@@ -70,6 +74,8 @@ impl LimitOverrides {
             max_spans_per_span_set,
             max_search_bytes,
             search_timeout,
+            max_metrics_duration,
+            max_metrics_series,
             daily_ingest_bytes,
             monthly_ingest_bytes,
             query_rate,
@@ -87,6 +93,8 @@ impl LimitOverrides {
                 .unwrap_or(max_spans_per_span_set),
             max_search_bytes: self.max_search_bytes.unwrap_or(max_search_bytes),
             search_timeout: self.search_timeout.unwrap_or(search_timeout),
+            max_metrics_duration: self.max_metrics_duration.unwrap_or(max_metrics_duration),
+            max_metrics_series: self.max_metrics_series.unwrap_or(max_metrics_series),
             daily_ingest_bytes: self.daily_ingest_bytes.unwrap_or(daily_ingest_bytes),
             monthly_ingest_bytes: self.monthly_ingest_bytes.unwrap_or(monthly_ingest_bytes),
             query_rate: self.query_rate.unwrap_or(query_rate),
