@@ -6,8 +6,8 @@
 //! a query that parses back to the same tree. [`Search`] compiles a spanset query once, lowers
 //! it to the storage pre-filter ([`Search::fetch_request`]) and evaluates it on one trace at a
 //! time ([`TraceView`]). [`Metrics`] does the same for a metrics query over a time [`Grid`],
-//! accumulating series that can be split and merged. [`tag_query`], [`parse_identifier`] and [`lenient_parse`] turn Tempo's
-//! other query inputs into TraceQL.
+//! accumulating series that can be split and merged. [`tag_query`], [`parse_identifier`] and
+//! [`lenient_parse`] turn Tempo's other query inputs into TraceQL.
 
 mod ast;
 mod display;

@@ -128,7 +128,10 @@ pub(crate) fn quantile(buckets: &BTreeMap<i32, u64>, q: f64) -> f64 {
         }
         before = after;
     }
-    buckets.keys().next_back().map_or(f64::NAN, |e| 2f64.powi(*e))
+    buckets
+        .keys()
+        .next_back()
+        .map_or(f64::NAN, |e| 2f64.powi(*e))
 }
 
 /// A span behind a value.

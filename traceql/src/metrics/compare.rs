@@ -52,7 +52,12 @@ impl CompareSpec {
             window: window.map(|(s, e)| (clamp(s), clamp(e))),
             intrinsics: INTRINSICS
                 .iter()
-                .map(|i| Ok((i.text().to_owned(), Expr::compile(&FieldExpr::Intrinsic(*i))?)))
+                .map(|i| {
+                    Ok((
+                        i.text().to_owned(),
+                        Expr::compile(&FieldExpr::Intrinsic(*i))?,
+                    ))
+                })
                 .collect::<Result<_, EvalError>>()?,
         })
     }
@@ -203,7 +208,10 @@ impl CompareAcc {
                 if !k.totals[side].is_empty() {
                     out.push(Series {
                         labels: vec![
-                            ("__meta_type".to_owned(), LabelVal::Str(format!("{name}_total"))),
+                            (
+                                "__meta_type".to_owned(),
+                                LabelVal::Str(format!("{name}_total")),
+                            ),
                             (key.clone(), LabelVal::Nil),
                         ],
                         values: k.totals[side].clone(),

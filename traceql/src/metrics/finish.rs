@@ -109,12 +109,11 @@ fn pipeline_series(c: &Compiled, ast: &MetricsPipeline, p: &CMetrics, acc: Acc) 
     let name = ast.function.name();
     let mut out = Vec::new();
     for (key, s) in map {
-        let mut labels: Labels = p
-            .by
-            .iter()
-            .map(|(k, _)| k.clone())
-            .zip(key.iter().cloned())
-            .collect();
+        let mut labels: Labels =
+            p.by.iter()
+                .map(|(k, _)| k.clone())
+                .zip(key.iter().cloned())
+                .collect();
         let exemplars = s.exemplars.into_sorted();
         match (&p.function, &s.state) {
             (Func::Quantile(_, qs), State::Quantile { buckets, duration }) => {
@@ -241,8 +240,10 @@ fn arith(op: ArithOp, l: Operand, r: Operand, limit: usize) -> Operand {
         (Operand::Set(set), Operand::Number(b)) => scalar(set, &|v| apply(op, v, b)),
         (Operand::Number(a), Operand::Set(set)) => scalar(set, &|v| apply(op, a, v)),
         (Operand::Set(l), Operand::Set(r)) => {
-            let mut r: Vec<(Labels, Series)> =
-                r.into_iter().map(|s| (without_name(&s.labels), s)).collect();
+            let mut r: Vec<(Labels, Series)> = r
+                .into_iter()
+                .map(|s| (without_name(&s.labels), s))
+                .collect();
             let mut out = Vec::new();
             for ls in l {
                 let key = without_name(&ls.labels);

@@ -376,8 +376,10 @@ impl CMetrics {
         };
         let cx = Ctx::span(trace, i);
         let n = c.grid.len();
-        let duration_s =
-            span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) as f64 / 1e9;
+        let duration_s = span
+            .end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano) as f64
+            / 1e9;
         // (value, raw value, is duration) of the function's field.
         let value = match &self.function {
             Func::Rate | Func::Count => Some((duration_s, duration_s, false)),
@@ -402,7 +404,11 @@ impl CMetrics {
             .collect();
         if matches!(self.function, Func::Histogram(_)) {
             let bound = 2f64.powi(bucket_exp(raw));
-            key.push(LabelVal::Float(if is_duration { bound / 1e9 } else { bound }));
+            key.push(LabelVal::Float(if is_duration {
+                bound / 1e9
+            } else {
+                bound
+            }));
         }
         let entry = match series.get_mut(&key) {
             Some(s) => s,
@@ -437,7 +443,12 @@ impl CMetrics {
         entry.exemplars.offer(
             c.exemplars,
             sample,
-            Ex::new(&span.trace_id, &span.span_id, span.start_time_unix_nano, value),
+            Ex::new(
+                &span.trace_id,
+                &span.span_id,
+                span.start_time_unix_nano,
+                value,
+            ),
         );
     }
 }
