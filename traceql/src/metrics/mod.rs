@@ -12,6 +12,8 @@
 //!   `≤ 1` in bucket 1 = `[0, 1]`) and interpolates linearly inside the bucket that holds rank
 //!   `q · n`. The exact nearest-rank quantile lies in that same bucket, so for values above 1
 //!   the answer is within a factor of 2 of it (and within its bucket `[b/2, b]`).
+//! - `__name__` (the function's name) labels only a series that would otherwise have no labels:
+//!   no `by()`, and not a quantile (`p`) or histogram (`__bucket`) series.
 //! - `histogram_over_time` gives one count series per bucket, labelled `__bucket` = the bucket's
 //!   upper bound (seconds for durations).
 //! - Arithmetic between two series sets matches series whose labels are equal once `__name__`
@@ -27,6 +29,9 @@
 //! - `max_series` counts the series as they first appear (each `by()` group of a quantile counts
 //!   once per quantile; each `compare()` value counts, its totals do not); spans of series
 //!   beyond it are dropped and the answer is marked truncated.
+//! - Memory: per series one value per sample (`Grid::len`), a sparse bucket map per sample for
+//!   quantiles, and at most the exemplar limit of exemplars; the caller bounds the grid (Tempo's
+//!   `max_metrics_duration`) and `max_series` bounds the series.
 //! - The hint `with(exemplars=false)` or `=0` turns exemplars off; `=n` lowers the limit to `n`.
 
 mod acc;
