@@ -737,6 +737,8 @@ fn any_value(value: &Static) -> Option<AnyValue> {
 #[cfg(test)]
 mod counting;
 #[cfg(test)]
+mod metrics_tests;
+#[cfg(test)]
 mod progress_tests;
 #[cfg(test)]
 mod read_path_tests;
