@@ -21,6 +21,7 @@ use crate::access_log::access_log;
 use crate::auth::authenticate;
 use crate::grpc::{EXPORT_PATH, ExportService};
 use crate::mapping::{INTERNAL_MESSAGE, InternalDetail};
+use crate::metrics_query;
 use crate::otlp_http::{self, limit_and_decompress};
 use crate::query;
 use crate::search;
@@ -109,6 +110,8 @@ fn query_routes(state: &GatewayState) -> Router<GatewayState> {
             "/api/v2/search/tag/{tag}/values",
             get(search::tag_values_v2),
         )
+        .route("/api/metrics/query_range", get(metrics_query::query_range))
+        .route("/api/metrics/query", get(metrics_query::query_instant))
         .route_layer(
             ServiceBuilder::new()
                 // Timeout: a unary request has a bounded answer time.

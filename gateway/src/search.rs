@@ -22,9 +22,9 @@ use crate::search_params::{self, Params, SearchBounds, TagApi};
 use crate::tenant::TenantSet;
 
 /// The query string as pairs; a string that does not decode is a 400 like any bad parameter.
-type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+pub(crate) type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
-fn params(raw: RawQuery) -> Result<Params, GatewayError> {
+pub(crate) fn params(raw: RawQuery) -> Result<Params, GatewayError> {
     raw.map(|Query(pairs)| Params(pairs)).map_err(|rejection| {
         GatewayError::BadParameter(format!("invalid query string: {}", rejection.body_text()))
     })

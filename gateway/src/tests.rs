@@ -31,6 +31,7 @@ use crate::{
 mod auth_tests;
 mod grpc_tests;
 mod limit_tests;
+mod metrics_tests;
 mod query_tests;
 mod search_answer_tests;
 mod search_tests;
