@@ -39,6 +39,8 @@ mod search;
 mod search_json;
 mod search_params;
 mod state;
+mod streaming;
+mod streaming_convert;
 mod tempo_json;
 mod tenant;
 
