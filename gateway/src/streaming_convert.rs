@@ -498,4 +498,46 @@ mod tests {
         }
         assert_eq!(packets::<tempopb::SearchTagsV2Scope>(vec![]).len(), 1);
     }
+
+    #[test]
+    fn a_big_metrics_answer_is_split_with_the_status_on_the_last_message() {
+        let series = |n: i64| MetricSeries {
+            labels: vec![],
+            samples: (0..5000)
+                .map(|i| sextant_model::Sample {
+                    timestamp_ms: n * 1_000_000 + i,
+                    value: 1.5,
+                })
+                .collect(),
+            exemplars: vec![],
+        };
+        let answer = MetricsResponse {
+            series: (0..30).map(series).collect(),
+            metrics: SearchMetrics {
+                total_jobs: 1,
+                completed_jobs: 1,
+                ..Default::default()
+            },
+            partial: true,
+            message: "cut".into(),
+        };
+        let messages = range_messages(answer);
+        assert!(messages.len() >= 3, "{}", messages.len());
+        assert_eq!(messages.iter().map(|m| m.series.len()).sum::<usize>(), 30);
+        let (last, rest) = messages.split_last().unwrap();
+        assert_eq!(
+            (last.status, last.message.as_str()),
+            (tempopb::PartialStatus::Partial as i32, "cut")
+        );
+        for m in rest {
+            assert_eq!((m.status, m.message.as_str()), (0, ""));
+        }
+        for m in &messages {
+            assert!(m.metrics.is_some());
+            assert!(m.encoded_len() <= PACKET_BYTES + 1024);
+        }
+        let empty = range_messages(MetricsResponse::default());
+        assert_eq!(empty.len(), 1);
+        assert!(empty[0].metrics.is_some());
+    }
 }
