@@ -1,5 +1,6 @@
-//! Compiles our declaration of Tempo's query messages (`proto/tempo.proto`). The OTLP messages it
-//! refers to are the model's hand-written prost types, mapped with `extern_path`.
+//! Compiles our declaration of Tempo's query messages and its `StreamingQuerier` service
+//! (`proto/tempo.proto`). The OTLP messages it refers to are the model's hand-written prost
+//! types, mapped with `extern_path`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
@@ -13,9 +14,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("cargo:rerun-if-changed=proto");
     tonic_prost_build::configure()
-        .build_client(false)
-        .build_server(false)
+        // The server of `StreamingQuerier`, mounted on the routers by path; the client serves the
+        // tests (and the workspace's end-to-end tests) as a real caller would.
+        .build_client(true)
+        .build_server(true)
         .extern_path(".opentelemetry.proto.trace.v1", "::sextant_model::otlp")
+        .extern_path(".opentelemetry.proto.common.v1", "::sextant_model::otlp")
         .compile_protos(&["proto/tempo.proto"], &["proto"])?;
     Ok(())
 }

@@ -81,7 +81,7 @@ impl Clock for ManualClock {
 const DAY_SECS: u64 = 86_400;
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian), `month` 1..=12.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

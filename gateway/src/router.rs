@@ -21,9 +21,12 @@ use crate::access_log::access_log;
 use crate::auth::authenticate;
 use crate::grpc::{EXPORT_PATH, ExportService};
 use crate::mapping::{INTERNAL_MESSAGE, InternalDetail};
+use crate::metrics_query;
 use crate::otlp_http::{self, limit_and_decompress};
 use crate::query;
+use crate::scopes::STREAMING_QUERIER_METHODS;
 use crate::search;
+use crate::streaming::StreamingService;
 
 /// `:3200`: Tempo's query API, OTLP/HTTP, and OTLP gRPC by path and content type (the server
 /// serves this router over HTTP/1.1 and h2c).
@@ -40,7 +43,7 @@ pub fn otlp_http_router(state: GatewayState) -> Router {
     with_outer_layers(otlp_http_routes(&state), &state).with_state(state)
 }
 
-/// `:4317`: OTLP gRPC only.
+/// `:4317`: OTLP gRPC and Tempo's streaming query service (`tempopb.StreamingQuerier`).
 pub fn otlp_grpc_router(state: GatewayState) -> Router {
     with_outer_layers(grpc_routes(&state), &state).with_state(state)
 }
@@ -109,6 +112,8 @@ fn query_routes(state: &GatewayState) -> Router<GatewayState> {
             "/api/v2/search/tag/{tag}/values",
             get(search::tag_values_v2),
         )
+        .route("/api/metrics/query_range", get(metrics_query::query_range))
+        .route("/api/metrics/query", get(metrics_query::query_instant))
         .route_layer(
             ServiceBuilder::new()
                 // Timeout: a unary request has a bounded answer time.
@@ -136,14 +141,20 @@ fn otlp_http_routes(state: &GatewayState) -> Router<GatewayState> {
         )
 }
 
-/// OTLP gRPC `TraceService/Export`. No whole-request timeout: gRPC deadlines are the client's.
+/// OTLP gRPC `TraceService/Export` and Tempo's `StreamingQuerier` methods. No whole-request
+/// timeout: gRPC deadlines are the client's, and a streamed answer lasts as long as its query.
 fn grpc_routes(state: &GatewayState) -> Router<GatewayState> {
     // Message limit + decompression: inside the service (tonic's decoder, with
     // `max_decoding_message_size` = `max_request_bytes` on the decompressed size).
-    Router::new().route_service(
+    let mut routes = Router::new().route_service(
         EXPORT_PATH,
         ExportService {
             state: state.clone(),
         },
-    )
+    );
+    let streaming = StreamingService::new(state.clone());
+    for path in STREAMING_QUERIER_METHODS {
+        routes = routes.route_service(path, streaming.clone());
+    }
+    routes
 }

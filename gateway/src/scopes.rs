@@ -79,6 +79,8 @@ pub(crate) const RULES: &[Rule] = &[
     rule("GET", "/api/v2/search/tags", Read, Query),
     rule("GET", "/api/search/tag/{tag}/values", Read, Query),
     rule("GET", "/api/v2/search/tag/{tag}/values", Read, Query),
+    rule("GET", "/api/metrics/query_range", Read, Query),
+    rule("GET", "/api/metrics/query", Read, Query),
     rule("POST", "/v1/traces", Write, OtlpHttp),
     rule("POST", "/otlp/v1/traces", Write, OtlpHttp),
     rule("POST", EXPORT_PATH, Write, Grpc),

@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::header;
 use sextant_model::{
-    Error, SearchMetrics, SearchResponse, TagNamesResponse, TagScope, TagValue, TagValuesResponse,
-    TraceSummary,
+    Error, SearchMetrics, SearchRequest, SearchResponse, TagNamesRequest, TagNamesResponse,
+    TagScope, TagValue, TagValuesRequest, TagValuesResponse, TraceSummary,
 };
 
 use crate::GatewayState;
@@ -22,9 +22,9 @@ use crate::search_params::{self, Params, SearchBounds, TagApi};
 use crate::tenant::TenantSet;
 
 /// The query string as pairs; a string that does not decode is a 400 like any bad parameter.
-type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
+pub(crate) type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
-fn params(raw: RawQuery) -> Result<Params, GatewayError> {
+pub(crate) fn params(raw: RawQuery) -> Result<Params, GatewayError> {
     raw.map(|Query(pairs)| Params(pairs)).map_err(|rejection| {
         GatewayError::BadParameter(format!("invalid query string: {}", rejection.body_text()))
     })
@@ -48,30 +48,44 @@ pub(crate) async fn search(
     Extension(tenants): Extension<TenantSet>,
     raw: RawQuery,
 ) -> Response {
+    let bounds = search_bounds(&state, &tenants);
+    let request = match params(raw).and_then(|p| search_params::search_request(&p, &bounds)) {
+        Ok(request) => request,
+        Err(err) => return bad_request(err),
+    };
+    match search_answer(&state, &tenants, request).await {
+        Ok(answer) => json(search_json::search(&answer)),
+        Err(err) => port_error(&err),
+    }
+}
+
+/// The limits a search of these tenants is checked against.
+pub(crate) fn search_bounds(state: &GatewayState, tenants: &TenantSet) -> SearchBounds {
     let max_spss = tenants
         .iter()
         .map(|t| state.tenants.limits(t).max_spans_per_span_set)
         .min()
         .unwrap_or(0);
-    let bounds = SearchBounds {
+    SearchBounds {
         default_limit: state.config.default_search_limit,
         max_limit: state.config.max_search_limit,
         default_spss: state.config.default_spans_per_span_set,
         max_spss,
-    };
-    let request = match params(raw).and_then(|p| search_params::search_request(&p, &bounds)) {
-        Ok(request) => request,
-        Err(err) => return bad_request(err),
-    };
+    }
+}
+
+/// Searches every tenant named and merges the answers.
+pub(crate) async fn search_answer(
+    state: &GatewayState,
+    tenants: &TenantSet,
+    request: SearchRequest,
+) -> Result<SearchResponse, Error> {
     let limit = request.limit;
     let mut answers = Vec::with_capacity(tenants.len());
     for tenant in tenants.iter() {
-        match state.searcher.search(tenant, request.clone()).await {
-            Ok(answer) => answers.push(answer),
-            Err(err) => return port_error(&err),
-        }
+        answers.push(state.searcher.search(tenant, request.clone()).await?);
     }
-    json(search_json::search(&merge_search(answers, limit)))
+    Ok(merge_search(answers, limit))
 }
 
 /// `GET /api/search/tags`.
@@ -102,33 +116,42 @@ async fn tag_names(
         Ok(request) => request,
         Err(err) => return bad_request(err),
     };
+    let merged = match tag_names_answer(state, tenants, request).await {
+        Ok(merged) => merged,
+        Err(err) => return port_error(&err),
+    };
+    json(match api {
+        TagApi::V1 => search_json::tag_names_v1(&v1_names(merged.scopes), &merged.metrics),
+        TagApi::V2 => search_json::tag_names_v2(&merged.scopes, &merged.metrics),
+    })
+}
+
+/// Asks every tenant named for tag names and merges the answers, keeping only the scopes asked
+/// for (whatever the port added).
+pub(crate) async fn tag_names_answer(
+    state: &GatewayState,
+    tenants: &TenantSet,
+    request: TagNamesRequest,
+) -> Result<TagNamesResponse, Error> {
     let mut answers = Vec::with_capacity(tenants.len());
     for tenant in tenants.iter() {
-        match state.searcher.tag_names(tenant, request.clone()).await {
-            Ok(answer) => answers.push(answer),
-            Err(err) => return port_error(&err),
-        }
+        answers.push(state.searcher.tag_names(tenant, request.clone()).await?);
     }
     let mut merged = merge_tag_names(answers, request.limit);
-    // Only the scopes asked for, whatever the port added.
     if !request.scopes.is_empty() {
         merged
             .scopes
             .retain(|(scope, _)| request.scopes.contains(scope));
     }
-    json(match api {
-        TagApi::V1 => {
-            let mut names: Vec<String> = merged
-                .scopes
-                .into_iter()
-                .flat_map(|(_, names)| names)
-                .collect();
-            names.sort();
-            names.dedup();
-            search_json::tag_names_v1(&names, &merged.metrics)
-        }
-        TagApi::V2 => search_json::tag_names_v2(&merged.scopes, &merged.metrics),
-    })
+    Ok(merged)
+}
+
+/// v1's flat list: every scope's names, sorted, without duplicates.
+pub(crate) fn v1_names(scopes: Vec<(TagScope, Vec<String>)>) -> Vec<String> {
+    let mut names: Vec<String> = scopes.into_iter().flat_map(|(_, names)| names).collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// `GET /api/search/tag/{tag}/values`.
@@ -162,24 +185,36 @@ async fn tag_values(
         Ok(request) => request,
         Err(err) => return bad_request(err),
     };
+    let merged = match tag_values_answer(state, tenants, request).await {
+        Ok(merged) => merged,
+        Err(err) => return port_error(&err),
+    };
+    json(match api {
+        TagApi::V1 => search_json::tag_values_v1(&v1_values(merged.values), &merged.metrics),
+        TagApi::V2 => search_json::tag_values_v2(&merged.values, &merged.metrics),
+    })
+}
+
+/// Asks every tenant named for tag values and merges the answers.
+pub(crate) async fn tag_values_answer(
+    state: &GatewayState,
+    tenants: &TenantSet,
+    request: TagValuesRequest,
+) -> Result<TagValuesResponse, Error> {
     let limit = request.limit;
     let mut answers = Vec::with_capacity(tenants.len());
     for tenant in tenants.iter() {
-        match state.searcher.tag_values(tenant, request.clone()).await {
-            Ok(answer) => answers.push(answer),
-            Err(err) => return port_error(&err),
-        }
+        answers.push(state.searcher.tag_values(tenant, request.clone()).await?);
     }
-    let merged = merge_tag_values(answers, limit);
-    json(match api {
-        TagApi::V1 => {
-            let mut values: Vec<String> = merged.values.into_iter().map(|v| v.value).collect();
-            values.sort();
-            values.dedup();
-            search_json::tag_values_v1(&values, &merged.metrics)
-        }
-        TagApi::V2 => search_json::tag_values_v2(&merged.values, &merged.metrics),
-    })
+    Ok(merge_tag_values(answers, limit))
+}
+
+/// v1's untyped list: the values' texts, sorted, without duplicates.
+pub(crate) fn v1_values(values: Vec<TagValue>) -> Vec<String> {
+    let mut values: Vec<String> = values.into_iter().map(|v| v.value).collect();
+    values.sort();
+    values.dedup();
+    values
 }
 
 /// The `limit` newest traces of all answers (latest start first, ties by trace ID ascending),

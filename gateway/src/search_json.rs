@@ -34,12 +34,12 @@ pub(crate) fn search_trace_id(id: &TraceId) -> String {
 }
 
 /// `spanID`: 16 lower-case hex digits, zero-padded on the left.
-fn span_id_hex(id: &[u8]) -> String {
+pub(crate) fn span_id_hex(id: &[u8]) -> String {
     format!("{:0>16}", hex::encode(id))
 }
 
 /// `durationMs`: whole milliseconds, saturating at `u32::MAX`.
-fn duration_ms(nanos: u64) -> u32 {
+pub(crate) fn duration_ms(nanos: u64) -> u32 {
     u32::try_from(nanos / 1_000_000).unwrap_or(u32::MAX)
 }
 

@@ -16,7 +16,7 @@ use crate::query::parse_range;
 pub(crate) struct Params(pub(crate) Vec<(String, String)>);
 
 impl Params {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -24,7 +24,7 @@ impl Params {
     }
 
     /// The value, treating an empty one as absent.
-    fn non_empty(&self, name: &str) -> Option<&str> {
+    pub(crate) fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())
     }
 
@@ -37,12 +37,12 @@ impl Params {
     }
 }
 
-fn bad(message: String) -> GatewayError {
+pub(crate) fn bad(message: String) -> GatewayError {
     GatewayError::BadParameter(message)
 }
 
 /// A value as shown in a message: quoted, at most 40 characters.
-fn shown(value: &str) -> String {
+pub(crate) fn shown(value: &str) -> String {
     format!("{:?}", value.chars().take(40).collect::<String>())
 }
 

@@ -292,7 +292,7 @@ fn write_any_value(out: &mut String, v: &AnyValue) {
 }
 
 /// A double as protobuf-JSON writes it: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
-fn double(d: f64) -> String {
+pub(crate) fn double(d: f64) -> String {
     if d.is_nan() {
         "\"NaN\"".to_owned()
     } else if d.is_infinite() {

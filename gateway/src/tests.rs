@@ -31,9 +31,11 @@ use crate::{
 mod auth_tests;
 mod grpc_tests;
 mod limit_tests;
+mod metrics_tests;
 mod query_tests;
 mod search_answer_tests;
 mod search_tests;
+mod streaming_tests;
 
 pub(crate) const TRACE_HEX: &str = "0102030405060708090a0b0c0d0e0f10";
 
@@ -136,6 +138,13 @@ pub(crate) struct FakeSearcher {
     pub(crate) searches: Mutex<Vec<(TenantId, SearchRequest)>>,
     pub(crate) tag_name_requests: Mutex<Vec<(TenantId, TagNamesRequest)>>,
     pub(crate) tag_value_requests: Mutex<Vec<(TenantId, TagValuesRequest)>>,
+    /// Reported to the progress listener, in order, before the search answers.
+    pub(crate) progress_steps: Mutex<
+        Vec<(
+            sextant_model::SearchMetrics,
+            Vec<sextant_model::TraceSummary>,
+        )>,
+    >,
 }
 
 /// Records metrics queries and hands out canned answers.
@@ -143,6 +152,8 @@ pub(crate) struct FakeSearcher {
 pub(crate) struct FakeMetricsQuerier {
     pub(crate) answers: Canned<sextant_model::MetricsResponse>,
     pub(crate) requests: Mutex<Vec<(TenantId, sextant_model::MetricsRequest)>>,
+    /// Reported to the progress listener, in order, before the query answers.
+    pub(crate) progress_steps: Mutex<Vec<sextant_model::SearchMetrics>>,
 }
 
 #[async_trait]
@@ -151,12 +162,17 @@ impl sextant_model::MetricsQuerier for FakeMetricsQuerier {
         &self,
         tenant: &TenantId,
         request: sextant_model::MetricsRequest,
-        _progress: &dyn sextant_model::Progress,
+        progress: &dyn sextant_model::Progress,
     ) -> sextant_model::Result<sextant_model::MetricsResponse> {
         self.requests
             .lock()
             .unwrap()
             .push((tenant.clone(), request));
+        let steps = self.progress_steps.lock().unwrap().clone();
+        for metrics in steps {
+            progress.report(&metrics, Vec::new());
+            tokio::task::yield_now().await;
+        }
         self.answers.answer(tenant)
     }
 }
@@ -167,12 +183,17 @@ impl TraceSearcher for FakeSearcher {
         &self,
         tenant: &TenantId,
         request: SearchRequest,
-        _progress: &dyn sextant_model::Progress,
+        progress: &dyn sextant_model::Progress,
     ) -> sextant_model::Result<SearchResponse> {
         self.searches
             .lock()
             .unwrap()
             .push((tenant.clone(), request));
+        let steps = self.progress_steps.lock().unwrap().clone();
+        for (metrics, settled) in steps {
+            progress.report(&metrics, settled);
+            tokio::task::yield_now().await;
+        }
         self.search_answers.answer(tenant)
     }
 

@@ -272,12 +272,9 @@ type Row = (Caller, u16, u16, u16, Answer, Answer, u16, u16);
 #[tokio::test]
 async fn isolation_matrix() {
     use Answer::{Grpc, Http};
-    use tonic::Code::{
-        Ok as GOk, PermissionDenied as GDenied, Unauthenticated as GUnauth,
-        Unimplemented as GUnimpl,
-    };
+    use tonic::Code::{Ok as GOk, PermissionDenied as GDenied, Unauthenticated as GUnauth};
     // Per caller: echo/buildinfo, trace v1/v2, OTLP/HTTP (both paths), gRPC export,
-    // StreamingQuerier (not served yet: UNIMPLEMENTED once authorised), /admin/…, a path nothing serves.
+    // StreamingQuerier/Search, /admin/…, a path nothing serves.
     let rows: [Row; 13] = [
         (
             Caller::Nobody,
@@ -315,28 +312,19 @@ async fn isolation_matrix() {
             200,
             403,
             Grpc(GDenied),
-            Grpc(GUnimpl),
+            Grpc(GOk),
             403,
             404,
         ),
         // B reads its own tenant's copy of the trace (checked below by the tenant asked).
-        (
-            Caller::BKey,
-            200,
-            200,
-            200,
-            Grpc(GOk),
-            Grpc(GUnimpl),
-            403,
-            404,
-        ),
+        (Caller::BKey, 200, 200, 200, Grpc(GOk), Grpc(GOk), 403, 404),
         (
             Caller::SuspendedKey,
             200,
             200,
             403,
             Grpc(GDenied),
-            Grpc(GUnimpl),
+            Grpc(GOk),
             403,
             404,
         ),
@@ -366,7 +354,7 @@ async fn isolation_matrix() {
             200,
             200,
             Grpc(GOk),
-            Grpc(GUnimpl),
+            Grpc(GOk),
             404,
             404,
         ),
@@ -406,7 +394,7 @@ async fn isolation_matrix() {
             200,
             200,
             Grpc(GOk),
-            Grpc(GUnimpl),
+            Grpc(GOk),
             403,
             404,
         ),
