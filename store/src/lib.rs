@@ -24,8 +24,8 @@ mod wal;
 
 pub use block::{
     BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, BlockSearchResult, DATA_FILE, FORMAT_VERSION,
-    FORMAT_VERSION_KEY, META_FILE, RowGroupInfo, TraceBloom, TraceSelect, block_overlaps,
-    find_trace, read_block_info, search_block, search_block_select, write_block,
+    FORMAT_VERSION_KEY, META_FILE, Projection, RowGroupInfo, TraceBloom, TraceSelect,
+    block_overlaps, find_trace, read_block_info, search_block, search_block_select, write_block,
 };
 pub use error::{Error, Result, WAL_RETRY_AFTER};
 pub use object::{

@@ -2,7 +2,10 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type, UInt32Type, UInt64Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{
+    Array, BinaryArray, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch,
+    StringArray, UInt32Array,
+};
 use prost::Message;
 use sextant_model::otlp::{
     AnyValue, KeyValue, ResourceSpans, ScopeSpans, Span, Status, TracesData, any_value::Value,
@@ -12,13 +15,15 @@ use super::schema;
 use crate::error::{Error, Result};
 
 /// Appends the spans of `batch`'s rows to `out`, grouping them by resource and scope in the
-/// order they first appear.
+/// order they first appear. The columns a [`Projection`](super::Projection) may leave out can
+/// be absent from `batch`: the spans then have those parts empty.
 pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()> {
     let col = |name: &'static str| {
         batch.column_by_name(name).ok_or(Error::BlockFormat {
             reason: format!("missing column {name}"),
         })
     };
+    let opt = |name: &'static str| batch.column_by_name(name);
     let trace_id = col(schema::TRACE_ID)?.as_fixed_size_binary();
     let trace_start = col(schema::TRACE_START)?.as_primitive::<UInt64Type>();
     let resource = col(schema::RESOURCE)?.as_binary::<i32>();
@@ -31,24 +36,21 @@ pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()>
     let name = col(schema::NAME)?.as_string::<i32>();
     let kind = col(schema::KIND)?.as_primitive::<Int32Type>();
     let flags = col(schema::FLAGS)?.as_primitive::<UInt32Type>();
-    let trace_state = col(schema::TRACE_STATE)?.as_string::<i32>();
     let status_code = col(schema::STATUS_CODE)?.as_primitive::<Int32Type>();
-    let status_message = col(schema::STATUS_MESSAGE)?.as_string::<i32>();
-    let attributes = col(schema::ATTRIBUTES)?.as_list::<i32>();
-    let dropped_attrs = col(schema::DROPPED_ATTRIBUTES)?.as_primitive::<UInt32Type>();
-    let events = col(schema::EVENTS)?.as_binary::<i32>();
-    let dropped_events = col(schema::DROPPED_EVENTS)?.as_primitive::<UInt32Type>();
-    let links = col(schema::LINKS)?.as_binary::<i32>();
-    let dropped_links = col(schema::DROPPED_LINKS)?.as_primitive::<UInt32Type>();
     let span_trace_id = col(schema::SPAN_TRACE_ID)?.as_binary::<i32>();
-
-    let entries = attributes.values().as_struct();
-    let key = entries.column(0).as_string::<i32>();
-    let str_v = entries.column(1).as_string::<i32>();
-    let int_v = entries.column(2).as_primitive::<Int64Type>();
-    let double_v = entries.column(3).as_primitive::<Float64Type>();
-    let bool_v = entries.column(4).as_boolean();
-    let any_v = entries.column(5).as_binary::<i32>();
+    // Optional parts: absent when the projection leaves them out.
+    let trace_state = opt(schema::TRACE_STATE).map(|c| c.as_string::<i32>());
+    let status_message = opt(schema::STATUS_MESSAGE).map(|c| c.as_string::<i32>());
+    let attributes = opt(schema::ATTRIBUTES).map(|c| Attributes::new(c.as_list::<i32>()));
+    let dropped_attrs = opt(schema::DROPPED_ATTRIBUTES).map(|c| c.as_primitive::<UInt32Type>());
+    let events = opt(schema::EVENTS).map(|c| c.as_binary::<i32>());
+    let dropped_events = opt(schema::DROPPED_EVENTS).map(|c| c.as_primitive::<UInt32Type>());
+    let links = opt(schema::LINKS).map(|c| c.as_binary::<i32>());
+    let dropped_links = opt(schema::DROPPED_LINKS).map(|c| c.as_primitive::<UInt32Type>());
+    let count = |column: Option<&UInt32Array>, row: usize| column.map_or(0, |c| c.value(row));
+    let text = |column: Option<&StringArray>, row: usize| {
+        column.map_or_else(String::new, |c| c.value(row).to_owned())
+    };
 
     // Row index of the first row of the current trace, for parent positions.
     let mut trace_first = 0;
@@ -72,39 +74,19 @@ pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()>
         let start = trace_start
             .value(row)
             .wrapping_add(start_offset.value(row) as u64);
-        let range =
-            attributes.value_offsets()[row] as usize..attributes.value_offsets()[row + 1] as usize;
-        let mut attrs = Vec::with_capacity(range.len());
-        for i in range {
-            let value = if !str_v.is_null(i) {
-                Some(any(Value::StringValue(str_v.value(i).to_owned())))
-            } else if !int_v.is_null(i) {
-                Some(any(Value::IntValue(int_v.value(i))))
-            } else if !double_v.is_null(i) {
-                Some(any(Value::DoubleValue(double_v.value(i))))
-            } else if !bool_v.is_null(i) {
-                Some(any(Value::BoolValue(bool_v.value(i))))
-            } else if !any_v.is_null(i) {
-                Some(
-                    AnyValue::decode(any_v.value(i)).map_err(|e| Error::BlockFormat {
-                        reason: format!("bad attribute value: {e}"),
-                    })?,
-                )
-            } else {
-                None
-            };
-            attrs.push(KeyValue {
-                key: key.value(i).to_owned(),
-                value,
-            });
-        }
-        let shell = |column: &arrow_array::BinaryArray, what: &str| -> Result<Span> {
-            if column.is_null(row) {
-                return Ok(Span::default());
+        let attrs = match &attributes {
+            Some(a) => a.of(row)?,
+            None => Vec::new(),
+        };
+        let shell = |column: Option<&BinaryArray>, what: &str| -> Result<Span> {
+            match column {
+                Some(c) if !c.is_null(row) => {
+                    Span::decode(c.value(row)).map_err(|e| Error::BlockFormat {
+                        reason: format!("bad {what}: {e}"),
+                    })
+                }
+                _ => Ok(Span::default()),
             }
-            Span::decode(column.value(row)).map_err(|e| Error::BlockFormat {
-                reason: format!("bad {what}: {e}"),
-            })
         };
         let span = Span {
             trace_id: if span_trace_id.is_null(row) {
@@ -113,7 +95,7 @@ pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()>
                 span_trace_id.value(row).to_vec()
             },
             span_id: span_id.value(row).to_vec(),
-            trace_state: trace_state.value(row).to_owned(),
+            trace_state: text(trace_state, row),
             parent_span_id,
             flags: flags.value(row),
             name: name.value(row).to_owned(),
@@ -121,13 +103,13 @@ pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()>
             start_time_unix_nano: start,
             end_time_unix_nano: start.wrapping_add(duration.value(row) as u64),
             attributes: attrs,
-            dropped_attributes_count: dropped_attrs.value(row),
+            dropped_attributes_count: count(dropped_attrs, row),
             events: shell(events, "events")?.events,
-            dropped_events_count: dropped_events.value(row),
+            dropped_events_count: count(dropped_events, row),
             links: shell(links, "links")?.links,
-            dropped_links_count: dropped_links.value(row),
+            dropped_links_count: count(dropped_links, row),
             status: (!status_code.is_null(row)).then(|| Status {
-                message: status_message.value(row).to_owned(),
+                message: text(status_message, row),
                 code: status_code.value(row),
             }),
         };
@@ -138,6 +120,63 @@ pub(crate) fn append_spans(batch: &RecordBatch, out: &mut Grouper) -> Result<()>
 
 fn any(value: Value) -> AnyValue {
     AnyValue { value: Some(value) }
+}
+
+/// The attributes column and its entry fields.
+struct Attributes<'a> {
+    list: &'a ListArray,
+    key: &'a StringArray,
+    str_v: &'a StringArray,
+    int_v: &'a Int64Array,
+    double_v: &'a Float64Array,
+    bool_v: &'a BooleanArray,
+    any_v: &'a BinaryArray,
+}
+
+impl<'a> Attributes<'a> {
+    fn new(list: &'a ListArray) -> Self {
+        let entries = list.values().as_struct();
+        Attributes {
+            list,
+            key: entries.column(0).as_string::<i32>(),
+            str_v: entries.column(1).as_string::<i32>(),
+            int_v: entries.column(2).as_primitive::<Int64Type>(),
+            double_v: entries.column(3).as_primitive::<Float64Type>(),
+            bool_v: entries.column(4).as_boolean(),
+            any_v: entries.column(5).as_binary::<i32>(),
+        }
+    }
+
+    /// The attributes of `row`, in order.
+    fn of(&self, row: usize) -> Result<Vec<KeyValue>> {
+        let offsets = self.list.value_offsets();
+        let range = offsets[row] as usize..offsets[row + 1] as usize;
+        let mut attrs = Vec::with_capacity(range.len());
+        for i in range {
+            let value = if !self.str_v.is_null(i) {
+                Some(any(Value::StringValue(self.str_v.value(i).to_owned())))
+            } else if !self.int_v.is_null(i) {
+                Some(any(Value::IntValue(self.int_v.value(i))))
+            } else if !self.double_v.is_null(i) {
+                Some(any(Value::DoubleValue(self.double_v.value(i))))
+            } else if !self.bool_v.is_null(i) {
+                Some(any(Value::BoolValue(self.bool_v.value(i))))
+            } else if !self.any_v.is_null(i) {
+                Some(
+                    AnyValue::decode(self.any_v.value(i)).map_err(|e| Error::BlockFormat {
+                        reason: format!("bad attribute value: {e}"),
+                    })?,
+                )
+            } else {
+                None
+            };
+            attrs.push(KeyValue {
+                key: self.key.value(i).to_owned(),
+                value,
+            });
+        }
+        Ok(attrs)
+    }
 }
 
 /// Regroups spans under their resource and scope, in first-appearance order.

@@ -62,18 +62,22 @@
 //! Search ([`search_block`]) evaluates a `sextant_model::FetchRequest` as a pre-filter: row
 //! groups whose column statistics rule out the time range or an AND-condition are skipped, the
 //! conditions' columns alone are read to find passing rows, then every column of only the row
-//! groups (and only the rows) of the traces holding them.
+//! groups (and only the rows) of the traces holding them — or, with a [`Projection`], only the
+//! columns of the span parts the caller needs.
 
 mod bloom;
 mod decode;
 mod encode;
 mod filter;
+mod projection;
 mod prune;
 mod reader;
 mod schema;
 mod search;
 mod writer;
 
+#[cfg(test)]
+mod projection_tests;
 #[cfg(test)]
 mod search_tests;
 #[cfg(test)]
@@ -82,6 +86,7 @@ mod testgen;
 mod tests;
 
 pub use bloom::TraceBloom;
+pub use projection::Projection;
 pub use reader::{BlockCaches, find_trace, read_block_info};
 pub use search::{
     BlockSearchResult, TraceSelect, block_overlaps, search_block, search_block_select,

@@ -6,7 +6,8 @@
 //! 3. Pass one fetches only the column chunks the conditions need, of the remaining row groups,
 //!    and finds the rows that pass.
 //! 4. Pass two fetches the other column chunks of only the row groups holding a passing row,
-//!    and decodes only the rows of the traces those rows belong to.
+//!    and decodes only the rows of the traces those rows belong to. With
+//!    [`TraceSelect::Projected`] it fetches and decodes only the columns of the parts asked for.
 
 use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
@@ -27,6 +28,7 @@ use sextant_model::{
 use super::DATA_FILE;
 use super::decode::{Grouper, append_spans};
 use super::filter::{Plan, ValueSet, attribute_values};
+use super::projection::Projection;
 use super::reader::{BlockCaches, Sparse, cached_footer};
 use super::schema;
 use crate::error::{Error, Result};
@@ -40,6 +42,9 @@ pub enum TraceSelect {
     /// Every passing trace.
     #[default]
     All,
+    /// Every passing trace, like [`TraceSelect::All`], with only the parts of each span the
+    /// projection names (the rest empty), so pass two neither fetches nor decodes the others.
+    Projected(Projection),
     /// The `keep` latest-starting passing traces that start at or after `floor` (ties by trace
     /// ID ascending), plus every passing trace in `also`.
     Newest {
@@ -139,7 +144,10 @@ pub async fn search_block_select(
         TraceSelect::Values(attribute) => Some(attribute.clone()),
         _ => None,
     };
-    let with_starts = !matches!(select, TraceSelect::All | TraceSelect::Values(_));
+    let with_starts = !matches!(
+        select,
+        TraceSelect::All | TraceSelect::Projected(_) | TraceSelect::Values(_)
+    );
     if with_starts && !columns.contains(&schema::TRACE_START) {
         columns.push(schema::TRACE_START);
     }
@@ -198,22 +206,40 @@ pub async fn search_block_select(
     }
     result.skipped = choose(&mut matches, select);
 
-    // Pass two: every other column of the row groups with a passing row.
+    // Pass two: the other columns (of the projection, if any) of the row groups with a
+    // passing row.
     let hit: Vec<&RowGroupHits> = matches.iter().filter(|m| !m.traces.is_empty()).collect();
     result.row_groups_fetched = hit.len();
     if hit.is_empty() {
         return Ok(result);
     }
+    let projection = match select {
+        TraceSelect::Projected(projection) => *projection,
+        _ => Projection::ALL,
+    };
+    let decode_roots: Option<Vec<usize>> = projection.columns().map(|names| {
+        names
+            .iter()
+            .filter_map(|name| arrow_schema.index_of(name).ok())
+            .collect()
+    });
+    let decoded: Vec<usize> = (0..descr.num_columns())
+        .filter(|&leaf| {
+            decode_roots
+                .as_ref()
+                .is_none_or(|roots| roots.contains(&descr.get_column_root_idx(leaf)))
+        })
+        .collect();
     let mut wanted = Vec::new();
     for m in &hit {
-        for leaf in (0..descr.num_columns()).filter(|l| !leaves.contains(l)) {
+        for &leaf in decoded.iter().filter(|l| !leaves.contains(l)) {
             wanted.push((m.row_group, leaf));
         }
     }
     chunks.extend(fetch(store, &data_path, &metadata, &wanted, &mut result).await?);
-    // Decoding pass two decodes every chunk of those row groups again.
+    // Pass two decodes its chunks of those row groups, including any pass one read.
     for m in &hit {
-        for leaf in 0..descr.num_columns() {
+        for &leaf in &decoded {
             let c = parquet.row_group(m.row_group).column(leaf);
             result.inspected_bytes += c.uncompressed_size().max(0) as u64;
         }
@@ -223,7 +249,7 @@ pub async fn search_block_select(
         .filter(|m| !m.traces.is_empty())
         .collect();
     let (traces, matched) =
-        tokio::task::spawn_blocking(move || second_pass(chunks, metadata, hits))
+        tokio::task::spawn_blocking(move || second_pass(chunks, metadata, hits, decode_roots))
             .await
             .map_err(|_| Error::Task {
                 context: "read matching traces",
@@ -300,7 +326,9 @@ struct RowGroupHits {
 /// Keeps in `hits` only the traces `select` wants; the passing traces left out, once each.
 fn choose(hits: &mut [RowGroupHits], select: &TraceSelect) -> Vec<(TraceId, u64)> {
     let wanted: HashSet<TraceId> = match select {
-        TraceSelect::All | TraceSelect::Values(_) => return Vec::new(),
+        TraceSelect::All | TraceSelect::Projected(_) | TraceSelect::Values(_) => {
+            return Vec::new();
+        }
         TraceSelect::Only(ids) => ids.clone(),
         TraceSelect::Newest { keep, floor, also } => {
             let mut all: Vec<(TraceId, u64)> = hits.iter().flat_map(|h| h.ids.clone()).collect();
@@ -431,12 +459,19 @@ fn first_pass(
 
 type Found = (Vec<(TraceId, TracesData)>, Vec<(TraceId, Vec<u8>)>);
 
+/// Decodes the traces of `hits`: every column, or only the root columns `roots`.
 fn second_pass(
     chunks: Vec<(u64, Bytes)>,
     metadata: ArrowReaderMetadata,
     hits: Vec<RowGroupHits>,
+    roots: Option<Vec<usize>>,
 ) -> Result<Found> {
     let data = sparse(chunks);
+    let descr = metadata.metadata().file_metadata().schema_descr_ptr();
+    let mask = match roots {
+        Some(roots) => ProjectionMask::roots(&descr, roots),
+        None => ProjectionMask::all(),
+    };
     let mut traces = Vec::new();
     let mut matched = Vec::new();
     for hit in hits {
@@ -455,6 +490,7 @@ fn second_pass(
             ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), metadata.clone())
                 .with_row_groups(vec![hit.row_group])
                 .with_row_selection(RowSelection::from(selectors))
+                .with_projection(mask.clone())
                 .with_batch_size(selected.max(1))
                 .build()
                 .map_err(|e| Error::parquet("read matching traces", e))?;

@@ -17,14 +17,14 @@ use super::tests::{canonical, tenant};
 use super::*;
 use crate::object::{MeteredStore, ObjectStoreMetrics};
 
-const ALL: TimeRange = TimeRange {
+pub(super) const ALL: TimeRange = TimeRange {
     start: 0,
     end: u64::MAX,
 };
 
 /// A span as the naive filter sees it: the span, its resource's attributes, its trace's range.
-struct View<'a> {
-    span: &'a Span,
+pub(super) struct View<'a> {
+    pub(super) span: &'a Span,
     resource: &'a [KeyValue],
     trace: TimeRange,
 }
@@ -55,7 +55,7 @@ fn trace_range(data: &TracesData) -> TimeRange {
 }
 
 /// The (trace, span ID) of every span `keep` accepts.
-fn naive(
+pub(super) fn naive(
     traces: &[(TraceId, TracesData)],
     keep: &dyn Fn(&View<'_>) -> bool,
 ) -> BTreeSet<(TraceId, Vec<u8>)> {
@@ -89,7 +89,7 @@ fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
     }
 }
 
-fn int_attr(attrs: &[KeyValue], key: &str) -> Option<i64> {
+pub(super) fn int_attr(attrs: &[KeyValue], key: &str) -> Option<i64> {
     match attr(attrs, key) {
         Some(Value::IntValue(i)) => Some(*i),
         _ => None,
@@ -104,17 +104,21 @@ fn status(s: &Span) -> i32 {
     s.status.as_ref().map(|s| s.code).unwrap_or(0)
 }
 
-struct Block {
-    store: Arc<InMemory>,
-    prefix: Path,
-    info: BlockInfo,
-    meta: BlockMeta,
-    traces: Vec<(TraceId, TracesData)>,
+pub(super) struct Block {
+    pub(super) store: Arc<InMemory>,
+    pub(super) prefix: Path,
+    pub(super) info: BlockInfo,
+    pub(super) meta: BlockMeta,
+    pub(super) traces: Vec<(TraceId, TracesData)>,
 }
 
 async fn block(seed: u64, spans: usize, row_group_spans: usize) -> Block {
+    block_of(realistic(seed, spans), row_group_spans).await
+}
+
+/// A block of `traces` in memory.
+pub(super) async fn block_of(traces: Vec<(TraceId, TracesData)>, row_group_spans: usize) -> Block {
     let store = Arc::new(InMemory::new());
-    let traces = realistic(seed, spans);
     let prefix = Path::from("acme/blocks/s1");
     let options = BlockOptions {
         row_group_spans,
@@ -140,13 +144,13 @@ async fn block(seed: u64, spans: usize, row_group_spans: usize) -> Block {
     }
 }
 
-fn metered(block: &Block) -> (MeteredStore, ObjectStoreMetrics) {
+pub(super) fn metered(block: &Block) -> (MeteredStore, ObjectStoreMetrics) {
     let metrics = ObjectStoreMetrics::unregistered();
     let inner: Arc<dyn ObjectStore> = block.store.clone();
     (MeteredStore::new(inner, metrics.clone()), metrics)
 }
 
-fn read_bytes(metrics: &ObjectStoreMetrics) -> u64 {
+pub(super) fn read_bytes(metrics: &ObjectStoreMetrics) -> u64 {
     metrics.bytes("get") + metrics.bytes("get_ranges")
 }
 
@@ -157,7 +161,7 @@ fn read_requests(metrics: &ObjectStoreMetrics) -> u64 {
         .sum()
 }
 
-fn request(all: bool, conditions: Vec<Condition>) -> FetchRequest {
+pub(super) fn request(all: bool, conditions: Vec<Condition>) -> FetchRequest {
     FetchRequest {
         range: ALL,
         conditions,
@@ -165,7 +169,7 @@ fn request(all: bool, conditions: Vec<Condition>) -> FetchRequest {
     }
 }
 
-type Keep = Box<dyn Fn(&View<'_>) -> bool>;
+pub(super) type Keep = Box<dyn Fn(&View<'_>) -> bool>;
 
 /// Checks one request against the naive filter: the spans passing are exactly the naive ones,
 /// and the traces returned are exactly theirs, whole.
