@@ -30,7 +30,7 @@ use sextant_store::TraceSelect;
 
 use crate::Pipeline;
 use crate::querier;
-use found::{Found, merge_found, nth_start, sort_traces, trim_found};
+use found::{Found, Settled, merge_found, nth_start, sort_traces, trim_found};
 
 mod found;
 mod tags;
@@ -51,7 +51,7 @@ impl TraceSearcher for Pipeline {
         &self,
         tenant: &TenantId,
         request: SearchRequest,
-        _progress: &dyn Progress,
+        progress: &dyn Progress,
     ) -> sextant_model::Result<SearchResponse> {
         let limits = self.tenants.limits(tenant);
         check_range(request.range, &limits)?;
@@ -75,7 +75,7 @@ impl TraceSearcher for Pipeline {
         with_timeout(
             &limits,
             "search",
-            self.run_search(tenant, job, &limits, _progress),
+            self.run_search(tenant, job, &limits, progress),
         )
         .await
     }
@@ -210,7 +210,7 @@ impl Pipeline {
         tenant: &TenantId,
         job: SearchJob,
         limits: &Limits,
-        _progress: &dyn Progress,
+        progress: &dyn Progress,
     ) -> sextant_model::Result<SearchResponse> {
         let limit = job.request.limit.max(1) as usize;
         let spss = job.request.spans_per_spanset as usize;
@@ -221,10 +221,31 @@ impl Pipeline {
         let mut found: HashMap<TraceId, Found> = HashMap::new();
         let mut metrics = SearchMetrics::default();
         let budget = Budget::new(limits.max_search_bytes);
+        let mut settled = Settled::default();
 
         // Memory first: the newest data.
         let live = self.ingester.snapshot(tenant, job.request.range);
         metrics.total_jobs += 1;
+        // Then the blocks are listed, latest end first. In this order (a flush registers its
+        // block before its traces leave memory) a trace being flushed meanwhile is found at
+        // least once.
+        let mut blocks = match &self.flusher {
+            Some(flusher) => flusher
+                .candidates(tenant, block_range)
+                .await
+                .map_err(ModelError::from)?,
+            None => Vec::new(),
+        };
+        blocks.sort_by(|a, b| {
+            b.range
+                .end
+                .cmp(&a.range.end)
+                .then(a.block_id.cmp(&b.block_id))
+        });
+        metrics.total_blocks = blocks.len() as u32;
+        metrics.total_block_bytes = blocks.iter().map(|b| b.size_bytes).sum();
+        metrics.total_jobs += blocks.len() as u32;
+
         if !live.is_empty() {
             let search = Arc::clone(&job.search);
             let request = job.request.clone();
@@ -251,25 +272,16 @@ impl Pipeline {
             merge_found(&mut found, traces, spss);
         }
         metrics.completed_jobs += 1;
+        let remaining_end = blocks.first().map(|b| b.range.end);
+        progress.report(&metrics, settled.take(&found, limit, remaining_end));
 
         // Then blocks, latest end first.
         if let Some(flusher) = &self.flusher {
-            let mut blocks = flusher
-                .candidates(tenant, block_range)
-                .await
-                .map_err(ModelError::from)?;
-            blocks.sort_by(|a, b| {
-                b.range
-                    .end
-                    .cmp(&a.range.end)
-                    .then(a.block_id.cmp(&b.block_id))
-            });
-            metrics.total_blocks = blocks.len() as u32;
-            metrics.total_block_bytes = blocks.iter().map(|b| b.size_bytes).sum();
-            metrics.total_jobs += blocks.len() as u32;
-            for meta in blocks {
+            for (i, meta) in blocks.iter().enumerate() {
+                let remaining_end = blocks.get(i + 1).map(|b| b.range.end);
                 if found.len() >= limit && nth_start(&found, limit) > meta.range.end {
                     metrics.completed_jobs += 1;
+                    progress.report(&metrics, settled.take(&found, limit, remaining_end));
                     continue;
                 }
                 // Only traces that can still make the answer are read and evaluated: the
@@ -286,7 +298,7 @@ impl Pipeline {
                 let mut first = true;
                 loop {
                     let result = flusher
-                        .search_block(&meta, &fetch, &select)
+                        .search_block(meta, &fetch, &select)
                         .await
                         .map_err(ModelError::from)?;
                     metrics.backend_bytes += result.fetched_bytes;
@@ -332,6 +344,7 @@ impl Pipeline {
                     pending = rest;
                 }
                 metrics.completed_jobs += 1;
+                progress.report(&metrics, settled.take(&found, limit, remaining_end));
             }
         }
 
@@ -501,7 +514,7 @@ fn recent() -> TimeRange {
 }
 
 /// Runs a query under the tenant's `search_timeout`.
-async fn with_timeout<T>(
+pub(crate) async fn with_timeout<T>(
     limits: &Limits,
     what: &str,
     work: impl std::future::Future<Output = sextant_model::Result<T>>,
@@ -519,7 +532,7 @@ async fn with_timeout<T>(
 }
 
 /// CPU-bound work off the async executor.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> sextant_model::Result<T> + Send + 'static,
 ) -> sextant_model::Result<T> {
     tokio::task::spawn_blocking(work)
@@ -528,20 +541,20 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The bytes a query may still examine.
-struct Budget {
+pub(crate) struct Budget {
     max: u64,
     spent: std::sync::atomic::AtomicU64,
 }
 
 impl Budget {
-    fn new(max: u64) -> Self {
+    pub(crate) fn new(max: u64) -> Self {
         Self {
             max,
             spent: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    fn spend(&self, bytes: u64, what: &str) -> sextant_model::Result<()> {
+    pub(crate) fn spend(&self, bytes: u64, what: &str) -> sextant_model::Result<()> {
         let spent = self
             .spent
             .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
@@ -723,6 +736,10 @@ fn any_value(value: &Static) -> Option<AnyValue> {
 
 #[cfg(test)]
 mod counting;
+#[cfg(test)]
+mod metrics_tests;
+#[cfg(test)]
+mod progress_tests;
 #[cfg(test)]
 mod read_path_tests;
 #[cfg(test)]

@@ -5,9 +5,11 @@
 //! sample of the trace IDs it wrote in `<out-dir>/<tenant>/bench-trace-ids.txt`;
 //! `trace-by-id` looks random sampled IDs up across every block (bloom pre-filter, then one row
 //! group) and prints latency percentiles; `search` times TraceQL searches and tag-values
-//! queries through the real read path over the same blocks.
+//! queries through the real read path over the same blocks; `metrics` times TraceQL metrics
+//! queries there.
 
 mod auth;
+mod metrics;
 mod search;
 
 use std::collections::HashMap;
@@ -42,6 +44,8 @@ pub(crate) enum BenchCommand {
     /// Measure TraceQL search throughput and tag-values latency over blocks written by
     /// `gen-blocks`.
     Search(search::SearchArgs),
+    /// Measure TraceQL metrics latency and spans/s per core over blocks written by `gen-blocks`.
+    Metrics(metrics::MetricsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +100,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::TraceById(args) => trace_by_id(args).await,
         BenchCommand::Auth(args) => auth::auth(args).await,
         BenchCommand::Search(args) => search::search(args).await.map(|_| ()),
+        BenchCommand::Metrics(args) => metrics::metrics(args).await.map(|_| ()),
     }
 }
 
@@ -359,6 +364,41 @@ mod tests {
         assert!(found.tag_values > 0, "tag values found nothing");
         assert!(
             !dir.path().join(".bench-search").exists(),
+            "the throwaway catalog is left behind"
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_bench_runs_over_generated_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        gen_blocks(GenBlocksArgs {
+            out_dir: dir.path().to_owned(),
+            bytes: 1,
+            tenant: "tn1".into(),
+            spans_per_block: 500,
+            row_group_spans: 100,
+            seed: 1,
+        })
+        .await
+        .unwrap();
+        let parsed = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "sextant",
+            "bench",
+            "metrics",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--tenant",
+            "tn1",
+            "--range",
+            "30m",
+        ]);
+        assert!(parsed.is_ok(), "{parsed:?}");
+        let args = metrics::MetricsArgs::for_test(dir.path().to_owned(), "tn1");
+        let found = metrics::metrics(args).await.unwrap();
+        assert!(found.spans > 0, "the query examined no spans");
+        assert!(found.series > 0, "no series by service");
+        assert!(
+            !dir.path().join(".bench-metrics").exists(),
             "the throwaway catalog is left behind"
         );
     }

@@ -5,8 +5,9 @@
 //! parsing and tells invalid queries from ones the engine does not evaluate; `Display` prints
 //! a query that parses back to the same tree. [`Search`] compiles a spanset query once, lowers
 //! it to the storage pre-filter ([`Search::fetch_request`]) and evaluates it on one trace at a
-//! time ([`TraceView`]). [`tag_query`], [`parse_identifier`] and [`lenient_parse`] turn Tempo's
-//! other query inputs into TraceQL.
+//! time ([`TraceView`]). [`Metrics`] does the same for a metrics query over a time [`Grid`],
+//! accumulating series that can be split and merged. [`tag_query`], [`parse_identifier`] and
+//! [`lenient_parse`] turn Tempo's other query inputs into TraceQL.
 
 mod ast;
 mod display;
@@ -14,6 +15,7 @@ mod error;
 mod eval;
 mod lenient;
 mod lexer;
+mod metrics;
 mod parser;
 mod plan;
 mod tags;
@@ -24,6 +26,7 @@ pub use ast::*;
 pub use error::{Error, EvalError, ParseError, ValidateError};
 pub use eval::{Search, SpanMatch, SpansetMatch};
 pub use lenient::lenient_parse;
+pub use metrics::{Grid, Metrics, MetricsOutput};
 pub use parser::parse;
 pub use tags::{parse_identifier, tag_query};
 pub use validate::compile_regex;

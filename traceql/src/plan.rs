@@ -72,7 +72,8 @@ impl Plan {
 pub(crate) fn fetch_request(query: &Query, range: TimeRange) -> FetchRequest {
     let plan = match &query.root {
         RootExpr::Pipeline(p) => pipeline(p),
-        _ => Plan::none(),
+        RootExpr::Metrics(m) => metrics(&m.expr).unwrap_or_else(Plan::none),
+        RootExpr::ScalarPipelineFilter(_) => Plan::none(),
     };
     let mut request = FetchRequest::all(range);
     match plan {
@@ -83,6 +84,20 @@ pub(crate) fn fetch_request(query: &Query, range: TimeRange) -> FetchRequest {
         }
     }
     request
+}
+
+/// Spans of any of the metrics pipelines take part (a `compare()` selection is a subset of its
+/// base pipeline's spans): the OR of their plans, unrestricted as soon as one side is. `None`
+/// when the expression reads no spans (numbers only).
+fn metrics(e: &MetricsExpr) -> Option<Plan> {
+    match e {
+        MetricsExpr::Pipeline(p) => Some(pipeline(&p.pipeline)),
+        MetricsExpr::Number(_) => None,
+        MetricsExpr::Binary { lhs, rhs, .. } => match (metrics(lhs), metrics(rhs)) {
+            (Some(l), Some(r)) => Some(l.or(r)),
+            (one, None) | (None, one) => one,
+        },
+    }
 }
 
 fn pipeline(p: &Pipeline) -> Plan {

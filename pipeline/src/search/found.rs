@@ -175,3 +175,42 @@ pub(super) fn sort_traces(traces: &mut [TraceSummary]) {
             .then(a.trace_id.0.cmp(&b.trace_id.0))
     });
 }
+
+/// Tells a streaming client which traces are settled: in the answer whatever the sources not
+/// yet searched hold. Sources go newest first, so once every remaining source ends before a
+/// trace's start, none of their traces can outrank it, and a trace ranked within `limit` now
+/// stays there. Each trace is told once. (A trace with an older fragment in a remaining block
+/// is told as known so far; its final copy in the full answer can list more spans.)
+#[derive(Debug, Default)]
+pub(super) struct Settled {
+    told: HashSet<TraceId>,
+}
+
+impl Settled {
+    /// The traces newly settled, given the latest end of the sources still to search (`None`:
+    /// nothing remains, and the caller's final answer tells the rest).
+    pub(super) fn take(
+        &mut self,
+        found: &HashMap<TraceId, Found>,
+        limit: usize,
+        remaining_end: Option<u64>,
+    ) -> Vec<TraceSummary> {
+        let Some(bound) = remaining_end else {
+            return Vec::new();
+        };
+        let mut ranked: Vec<&Found> = found.values().collect();
+        ranked.sort_by(|a, b| {
+            b.summary
+                .start_time_unix_nano
+                .cmp(&a.summary.start_time_unix_nano)
+                .then(a.summary.trace_id.0.cmp(&b.summary.trace_id.0))
+        });
+        ranked
+            .into_iter()
+            .take(limit)
+            .take_while(|f| f.summary.start_time_unix_nano > bound)
+            .filter(|f| self.told.insert(f.summary.trace_id))
+            .map(Found::summary)
+            .collect()
+    }
+}

@@ -32,14 +32,14 @@ use crate::testdata::{kv, s};
 use crate::{BlockConfig, IngesterConfig, Pipeline, PipelineConfig};
 
 const TENANT: &str = "acme";
-const BLOCKS: u8 = 4;
+pub(super) const BLOCKS: u8 = 4;
 /// Blocks 0 and 1 hold traces from about six hours ago; 2 and 3 from the last half hour.
-const OLD_BLOCKS: u8 = 2;
-const TRACES_PER_BLOCK: u16 = 900;
+pub(super) const OLD_BLOCKS: u8 = 2;
+pub(super) const TRACES_PER_BLOCK: u16 = 900;
 /// Ninety traces of four spans per row group: ten row groups per block.
 const ROW_GROUP_SPANS: usize = 360;
-const MINUTE: u64 = 60_000_000_000;
-const HOUR: u64 = 60 * MINUTE;
+pub(super) const MINUTE: u64 = 60_000_000_000;
+pub(super) const HOUR: u64 = 60 * MINUTE;
 
 /// Limits a test can change between queries.
 struct SwitchLimits(Mutex<Arc<Limits>>);
@@ -56,7 +56,7 @@ impl TenantDirectory for SwitchLimits {
     }
 }
 
-fn tenant() -> TenantId {
+pub(super) fn tenant() -> TenantId {
     TenantId::new(TENANT).unwrap()
 }
 
@@ -68,7 +68,7 @@ fn now_nanos() -> u64 {
 }
 
 /// A deterministic stream of bytes that zstd cannot shrink (xorshift).
-struct Noise(u64);
+pub(super) struct Noise(pub(super) u64);
 
 impl Noise {
     fn hex(&mut self, len: usize) -> String {
@@ -84,7 +84,7 @@ impl Noise {
     }
 }
 
-fn trace_id(block: u8, i: u16) -> TraceId {
+pub(super) fn trace_id(block: u8, i: u16) -> TraceId {
     let mut id = [0u8; 16];
     id[0] = 0xab;
     id[1] = block;
@@ -108,7 +108,7 @@ fn customer(block: u8, i: u16) -> String {
 }
 
 /// Start of trace `i` of `block`, relative to `now`.
-fn trace_start(now: u64, block: u8, i: u16) -> u64 {
+pub(super) fn trace_start(now: u64, block: u8, i: u16) -> u64 {
     let base = if block < OLD_BLOCKS {
         now - 6 * HOUR + u64::from(block) * 10 * MINUTE
     } else {
@@ -198,7 +198,13 @@ fn service_of(n: u8) -> &'static str {
 }
 
 /// Spans `ns` of trace `i` of `block`, grouped by service.
-fn trace_parts(now: u64, block: u8, i: u16, ns: &[u8], noise: &mut Noise) -> Vec<ResourceSpans> {
+pub(super) fn trace_parts(
+    now: u64,
+    block: u8,
+    i: u16,
+    ns: &[u8],
+    noise: &mut Noise,
+) -> Vec<ResourceSpans> {
     let id = trace_id(block, i);
     let start = trace_start(now, block, i);
     let error = i.is_multiple_of(7);
@@ -219,7 +225,7 @@ fn trace_parts(now: u64, block: u8, i: u16, ns: &[u8], noise: &mut Noise) -> Vec
         .collect()
 }
 
-fn all_spans(data: &TracesData) -> impl Iterator<Item = &Span> {
+pub(super) fn all_spans(data: &TracesData) -> impl Iterator<Item = &Span> {
     data.resource_spans
         .iter()
         .flat_map(|r| &r.scope_spans)
@@ -232,7 +238,7 @@ fn otlp_size(span: &Span) -> u64 {
     (len + prost::length_delimiter_len(len) + 1) as u64
 }
 
-async fn push(p: &Pipeline, data: &TracesData) {
+pub(super) async fn push(p: &Pipeline, data: &TracesData) {
     let payload = Payload {
         format: PayloadFormat::OtlpProtobuf,
         body: Bytes::from(data.encode_to_vec()),
@@ -246,21 +252,21 @@ fn everything() -> TimeRange {
 }
 
 /// A pipeline that cuts completed traces into blocks within milliseconds, with its loop running.
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
-    pipeline: Arc<Pipeline>,
+    pub(super) pipeline: Arc<Pipeline>,
     /// Every read the pipeline makes goes through this.
     store: CountingStore,
     /// The same objects, uncounted.
     raw: Arc<dyn ObjectStore>,
     catalog: Arc<Database>,
     limits: Arc<SwitchLimits>,
-    shutdown: CancellationToken,
-    now: u64,
+    pub(super) shutdown: CancellationToken,
+    pub(super) now: u64,
 }
 
 impl Fixture {
-    async fn open() -> Fixture {
+    pub(super) async fn open() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let objects = dir.path().join("objects");
         std::fs::create_dir_all(&objects).unwrap();
@@ -330,7 +336,7 @@ impl Fixture {
 
     /// The fixture with [`BLOCKS`] blocks of generated traces, each pushed and flushed on its
     /// own; returns them with what was pushed into each.
-    async fn with_blocks() -> (Fixture, Vec<(BlockMeta, BlockInfo, TracesData)>) {
+    pub(super) async fn with_blocks() -> (Fixture, Vec<(BlockMeta, BlockInfo, TracesData)>) {
         let f = Fixture::open().await;
         let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
         let mut blocks = Vec::new();
@@ -358,7 +364,7 @@ impl Fixture {
     }
 
     /// Waits until the catalog lists `n` blocks and nothing is left in memory.
-    async fn wait_for_blocks(&self, n: usize) -> Vec<BlockMeta> {
+    pub(super) async fn wait_for_blocks(&self, n: usize) -> Vec<BlockMeta> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let listed = self
@@ -660,7 +666,7 @@ async fn inspected_bytes_add_up_to_the_row_groups_examined() {
 }
 
 /// The widest range the default limits allow, covering every block.
-fn everything_searchable(f: &Fixture) -> TimeRange {
+pub(super) fn everything_searchable(f: &Fixture) -> TimeRange {
     TimeRange::new(f.now - 7 * HOUR, f.now)
 }
 

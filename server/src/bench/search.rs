@@ -6,7 +6,7 @@
 //! times. Throughput is Tempo's measure: `inspectedBytes` (uncompressed OTLP bytes of the spans
 //! examined) per second of this process's CPU time, so it reads as MB/s per core.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,76 +85,99 @@ pub(crate) struct Totals {
     pub(crate) tag_values: usize,
 }
 
+/// A pipeline opened as `serve` would (no live data) on the blocks of a `gen-blocks` directory,
+/// registered in a throwaway SQLite catalog under `<dir>/<work>/` (removed on drop).
+pub(crate) struct BenchPipeline {
+    pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) tenant: TenantId,
+    /// Every block's range together.
+    pub(crate) range: TimeRange,
+    work: PathBuf,
+}
+
+impl Drop for BenchPipeline {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.work).ok();
+    }
+}
+
+impl BenchPipeline {
+    pub(crate) async fn open(dir: &Path, tenant: &str, work: &str) -> anyhow::Result<Self> {
+        let tenant = TenantId::new(tenant).context("bad tenant")?;
+        let work = dir.join(work);
+        if work.exists() {
+            std::fs::remove_dir_all(&work).with_context(|| format!("clear {}", work.display()))?;
+        }
+        std::fs::create_dir_all(work.join("wal"))?;
+        let db_url = format!("sqlite://{}", work.join("catalog.db").display());
+        let db = Arc::new(
+            Database::connect(
+                &db_url,
+                &DatabaseOptions {
+                    migrate: true,
+                    ..DatabaseOptions::default()
+                },
+            )
+            .await
+            .context("open the benchmark catalog")?,
+        );
+        let prefixes = super::block_prefixes(dir, &tenant)?;
+        anyhow::ensure!(!prefixes.is_empty(), "no blocks under {}", dir.display());
+        let (mut range, mut block_bytes) = (None::<TimeRange>, 0u64);
+        for prefix in &prefixes {
+            let path = dir.join(prefix.as_ref()).join(sextant_store::META_FILE);
+            let info: BlockInfo = serde_json::from_slice(
+                &std::fs::read(&path).with_context(|| format!("read {}", path.display()))?,
+            )
+            .with_context(|| format!("parse {}", path.display()))?;
+            let meta = info.to_block_meta()?;
+            block_bytes += meta.size_bytes;
+            range = Some(match range {
+                None => meta.range,
+                Some(r) => TimeRange::new(r.start.min(meta.range.start), r.end.max(meta.range.end)),
+            });
+            db.register(meta).await?;
+        }
+        let range = range.context("no block ranges")?;
+        let limits = Limits {
+            max_search_duration: Duration::from_nanos(range.end - range.start + 1),
+            max_metrics_duration: Duration::from_nanos(range.end - range.start + 1),
+            max_search_bytes: 0,
+            search_timeout: Duration::from_secs(3600),
+            ..Limits::default()
+        };
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(dir).context("open dir")?);
+        let mut config = PipelineConfig::default();
+        config.wal.dir = work.join("wal");
+        let mut registry = Registry::default();
+        let pipeline = Pipeline::open(
+            config,
+            Arc::new(Unlimited(Arc::new(limits))),
+            Some(BlockBackend {
+                store,
+                catalog: db.clone() as Arc<dyn BlockCatalog>,
+            }),
+            &mut registry,
+        )?;
+        println!(
+            "blocks: {}\nblock bytes: {block_bytes}\nrange: {} s",
+            prefixes.len(),
+            (range.end - range.start) / 1_000_000_000
+        );
+        Ok(Self {
+            pipeline,
+            tenant,
+            range,
+            work,
+        })
+    }
+}
+
 pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<Totals> {
     let mut totals = Totals::default();
-    let tenant = TenantId::new(&args.tenant).context("bad tenant")?;
-    let work = args.dir.join(".bench-search");
-    if work.exists() {
-        std::fs::remove_dir_all(&work).with_context(|| format!("clear {}", work.display()))?;
-    }
-    std::fs::create_dir_all(work.join("wal"))?;
-    let db_url = format!("sqlite://{}", work.join("catalog.db").display());
-    let db = Arc::new(
-        Database::connect(
-            &db_url,
-            &DatabaseOptions {
-                migrate: true,
-                ..DatabaseOptions::default()
-            },
-        )
-        .await
-        .context("open the benchmark catalog")?,
-    );
-    let prefixes = super::block_prefixes(&args.dir, &tenant)?;
-    anyhow::ensure!(
-        !prefixes.is_empty(),
-        "no blocks under {}",
-        args.dir.display()
-    );
-    let (mut range, mut block_bytes) = (None::<TimeRange>, 0u64);
-    for prefix in &prefixes {
-        let path = args
-            .dir
-            .join(prefix.as_ref())
-            .join(sextant_store::META_FILE);
-        let info: BlockInfo = serde_json::from_slice(
-            &std::fs::read(&path).with_context(|| format!("read {}", path.display()))?,
-        )
-        .with_context(|| format!("parse {}", path.display()))?;
-        let meta = info.to_block_meta()?;
-        block_bytes += meta.size_bytes;
-        range = Some(match range {
-            None => meta.range,
-            Some(r) => TimeRange::new(r.start.min(meta.range.start), r.end.max(meta.range.end)),
-        });
-        db.register(meta).await?;
-    }
-    let range = range.context("no block ranges")?;
-    let limits = Limits {
-        max_search_duration: Duration::from_nanos(range.end - range.start + 1),
-        max_search_bytes: 0,
-        search_timeout: Duration::from_secs(3600),
-        ..Limits::default()
-    };
-    let store: Arc<dyn ObjectStore> =
-        Arc::new(LocalFileSystem::new_with_prefix(&args.dir).context("open dir")?);
-    let mut config = PipelineConfig::default();
-    config.wal.dir = work.join("wal");
-    let mut registry = Registry::default();
-    let pipeline = Pipeline::open(
-        config,
-        Arc::new(Unlimited(Arc::new(limits))),
-        Some(BlockBackend {
-            store,
-            catalog: db.clone() as Arc<dyn BlockCatalog>,
-        }),
-        &mut registry,
-    )?;
-    println!(
-        "blocks: {}\nblock bytes: {block_bytes}\nrange: {} s",
-        prefixes.len(),
-        (range.end - range.start) / 1_000_000_000
-    );
+    let bench = BenchPipeline::open(&args.dir, &args.tenant, ".bench-search").await?;
+    let (pipeline, tenant, range) = (&bench.pipeline, &bench.tenant, bench.range);
     println!("| query | run | traces | inspected MB | wall s | CPU s | MB/s per core |");
     println!("|---|---|---|---|---|---|---|");
     for query in &args.queries {
@@ -162,7 +185,7 @@ pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<Totals> {
             let (cpu, wall) = (cpu_time(), Instant::now());
             let answer = pipeline
                 .search(
-                    &tenant,
+                    tenant,
                     SearchRequest {
                         query: SearchQuery::TraceQl(query.clone()),
                         range: Some(range),
@@ -192,7 +215,7 @@ pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<Totals> {
             let (cpu, wall) = (cpu_time(), Instant::now());
             let answer = pipeline
                 .tag_values(
-                    &tenant,
+                    tenant,
                     TagValuesRequest {
                         tag: TagRef::Identifier(tag.clone()),
                         range: Some(range),
@@ -211,7 +234,6 @@ pub(crate) async fn search(args: SearchArgs) -> anyhow::Result<Totals> {
             );
         }
     }
-    drop(pipeline);
-    std::fs::remove_dir_all(&work).ok();
+    drop(bench);
     Ok(totals)
 }

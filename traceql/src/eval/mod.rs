@@ -12,7 +12,7 @@
 //! - Two spans without a parent are not siblings.
 
 pub(crate) mod expr;
-mod pipeline;
+pub(crate) mod pipeline;
 mod structural;
 pub(crate) mod value;
 
