@@ -254,9 +254,74 @@ async fn run_all(phase: &str, server: &Sextant, both: &Both) {
     let got = normalise(&what, &answer.series, grid5, false);
     check_exact(&what, &got, &want, Density::ZeroOptional, grid5);
 
+    compare(phase, server, a, range, grid).await;
     exemplars(phase, server, a, range, grid).await;
     instant(phase, server, a, range).await;
     errors(phase, server, &a.auth, range).await;
+}
+
+/// `compare()`: every series typed by `__meta_type`; the selection (error spans) and baseline
+/// (the others) counts of each route and service value, per sample.
+async fn compare(phase: &str, server: &Sextant, a: &Side, range: (u64, u64), grid: Grid) {
+    let q = r#"{ resource.service.name != "db" } | compare({ status = error })"#;
+    let what = format!("{phase}: {q}");
+    let answer = query_range(server, &a.auth, &range_params(q, range, "60"), &what).await;
+    let types = ["baseline", "selection", "baseline_total", "selection_total"];
+    let mut seen = BTreeMap::new();
+    for s in &answer.series {
+        match s.labels.get("__meta_type") {
+            Some(Label::Str(t)) if types.contains(&t.as_str()) => {
+                *seen.entry(t.clone()).or_insert(0) += 1;
+            }
+            other => panic!("{what}: series {:?} has __meta_type {other:?}", s.labels),
+        }
+    }
+    for t in types {
+        assert!(seen.contains_key(t), "{what}: no {t} series ({seen:?})");
+    }
+    let keyed = |key: &str| -> Vec<_> {
+        answer
+            .series
+            .iter()
+            .filter(|s| {
+                s.labels.len() == 2
+                    && s.labels.contains_key(key)
+                    && matches!(s.labels.get("__meta_type"), Some(Label::Str(t)) if t == "selection" || t == "baseline")
+            })
+            .cloned()
+            .collect()
+    };
+    let side = |error: bool| if error { "selection" } else { "baseline" };
+    for key in ["span.http.route", "resource.service.name"] {
+        let mut want: expect::Values = BTreeMap::new();
+        for error in [true, false] {
+            let by_value = |s: &MSpan| -> Option<&'static str> {
+                match key {
+                    "span.http.route" => s.route,
+                    _ => Some(s.service),
+                }
+            };
+            for value in ["/a", "/b", "/c", "api", "web"] {
+                let filter =
+                    |s: &MSpan| s.service != "db" && s.error == error && by_value(s) == Some(value);
+                for (_, samples) in counts(&a.world.spans, grid, filter, By::Name("x")) {
+                    let labels = Labels::from([
+                        ("__meta_type".to_owned(), Label::str(side(error))),
+                        (key.to_owned(), Label::str(value)),
+                    ]);
+                    want.insert(labels, samples);
+                }
+            }
+        }
+        let got = normalise(&what, &keyed(key), grid, false);
+        check_exact(
+            &format!("{what}, {key}"),
+            &got,
+            &want,
+            Density::ZeroOptional,
+            grid,
+        );
+    }
 }
 
 /// Exemplars name real spans of the series they are attached to.
