@@ -546,6 +546,24 @@ async fn metrics_over_live_spans() {
     assert_eq!(status, 200, "a 20-minute range: {body}");
 }
 
+/// Tempo's documented spelling of quantiles (`.99`) gives what `0.99` gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quantiles_spelled_as_tempo_documents() {
+    let server = Sextant::start(long_idle()).await;
+    let both = load(&server).await;
+    let (a, range) = (&both.a, both.range());
+    let spelled =
+        |q: &str| format!("{{}} | quantile_over_time(duration, {q}) by (resource.service.name)");
+    let mut answers = Vec::new();
+    for q in [spelled("0.99, 0.5"), spelled(".99, .5")] {
+        let params = range_params(&q, range, "60");
+        let answer = query_range(&server, &a.auth, &params, &q).await;
+        assert!(!answer.series.is_empty(), "{q}: no series");
+        answers.push(answer.by_labels(&q));
+    }
+    assert_eq!(answers[0], answers[1], ".99 and 0.99 differ");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_over_blocks_only() {
     let mut server = Sextant::start(Options::new().fast_blocks()).await;

@@ -400,7 +400,7 @@ async fn check_metrics(what: &str, server: &Sextant, client: &mut StreamingQueri
         start: start * SEC,
         end: end * SEC,
         step: world::STEP * SEC,
-        exemplars: 0,
+        exemplars: 20,
     };
     let what = format!("{what}: MetricsQueryRange {q}");
     let messages = client
@@ -429,6 +429,7 @@ async fn check_metrics(what: &str, server: &Sextant, client: &mut StreamingQueri
         ("start", start.to_string()),
         ("end", end.to_string()),
         ("step", world::STEP.to_string()),
+        ("exemplars", "20".to_owned()),
     ];
     let url = reqwest::Url::parse_with_params(
         &format!("{}/api/metrics/query_range", server.http_url()),
@@ -446,9 +447,16 @@ async fn check_metrics(what: &str, server: &Sextant, client: &mut StreamingQueri
     let body = resp.text().await.expect("body");
     assert_eq!(status, 200, "{what}: HTTP {body}");
     let http: RangeAnswer = parse_range(&body).unwrap_or_else(|e| panic!("{what}: {e:#}"));
+    // Samples exactly; exemplars may be other spans of the same series, as many.
+    let samples = |a: &RangeAnswer| -> BTreeMap<_, _> {
+        a.by_labels(&what)
+            .into_iter()
+            .map(|(l, s)| (l, (s.samples, s.exemplars.len())))
+            .collect()
+    };
     assert_eq!(
-        got.by_labels(&what),
-        http.by_labels(&what),
+        samples(&got),
+        samples(&http),
         "{what}: (left: stream, right: HTTP)"
     );
     assert_eq!(got.partial, http.partial, "{what}: status");

@@ -139,7 +139,7 @@ pub(crate) fn rows(spans: &[MSpan], grid: Grid) -> Vec<Row> {
             ),
         ),
         row(
-            "{} | quantile_over_time(duration, .5, .9) by (resource.service.name)",
+            "{} | quantile_over_time(duration, 0.5, 0.9) by (resource.service.name)",
             Want::Within(quantiles(spans, grid, &[0.5, 0.9])),
         ),
         row(
