@@ -9,7 +9,9 @@
 //! Python OpenTelemetry clients in `tests/python/`, `/metrics` and `/ready` probes, a real S3
 //! server ([`Moto`]), a TCP proxy a test can cut to make a service unreachable
 //! ([`TcpProxy`]), and TLS material: a test CA, certificate files the binary reads and https
-//! clients that trust the CA ([`TestCa`], [`TlsFiles`]). It never mocks the server.
+//! clients that trust the CA ([`TestCa`], [`TlsFiles`]); a `tempopb.StreamingQuerier` client
+//! on hand-written messages ([`StreamingQuerier`]) and a strict reader of TraceQL metrics
+//! answers ([`parse_range`]). It never mocks the server.
 //!
 //! Environment: `SEXTANT_BIN` (the binary), `SEXTANT_TEST_PYTHON` (a Python with
 //! `tests/python/requirements.txt`, default `<root>/.venv/bin/python`), both set by
@@ -24,8 +26,10 @@ mod moto;
 mod probes;
 mod proxy;
 mod python;
+mod series;
 mod server;
 mod spans;
+mod tempopb;
 mod tls;
 
 pub use auth::{Auth, Bootstrap, CliOutput, TenantKeys, basic};
@@ -39,9 +43,18 @@ pub use moto::{Moto, moto_server};
 pub use probes::metric_sum;
 pub use proxy::TcpProxy;
 pub use python::{Sent, python, run_script, sent};
+pub use series::{
+    GotExemplar, GotSeries, Label, Labels, RangeAnswer, check_search_metrics, parse_instant,
+    parse_range, range_from_proto,
+};
 pub use server::{Addrs, Options, Sextant, sextant_bin, wait_until, wal_segments, workspace_root};
 pub use spans::{
     FlatSpan, SpanKey, assert_same_spans, attr_int, attr_str, flatten, kv, now_nanos,
     random_span_id, random_trace_id, request, resource_spans, span, spans_of, trace,
+};
+pub use tempopb::{
+    Exemplar, METRICS_QUERY_RANGE_PATH, QueryRangeRequest, QueryRangeResponse, SEARCH_PATH, Sample,
+    SearchMetrics, SearchRequest, SearchResponse, ServiceStats, Span as SearchSpan, SpanSet,
+    StreamingQuerier, TimeSeries, TraceSearchMetadata,
 };
 pub use tls::{Leaf, TestCa, TlsFiles, write_atomic};
