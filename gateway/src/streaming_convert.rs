@@ -12,7 +12,7 @@ use sextant_model::{
 
 use crate::error::GatewayError;
 use crate::metrics_json::instant_value;
-use crate::metrics_params::MAX_EXEMPLARS;
+use crate::metrics_params::{DEFAULT_EXEMPLARS, MAX_EXEMPLARS};
 use crate::search_json::{duration_ms, search_trace_id, span_id_hex};
 use crate::search_params::{self, Params, SearchBounds, TagApi, bad};
 use crate::tempopb;
@@ -141,14 +141,18 @@ fn metrics_request(
     })
 }
 
-/// `MetricsQueryRange`: times and step in nanoseconds; `exemplars` lowered to the maximum.
+/// `MetricsQueryRange`: times and step in nanoseconds; `exemplars` lowered to the maximum, and
+/// 0 (proto3 cannot tell it from unset) means the HTTP default, so both transports answer alike.
 pub(crate) fn range_request(
     req: &tempopb::QueryRangeRequest,
     now_ns: u64,
 ) -> Result<MetricsRequest, GatewayError> {
     let mut request = metrics_request(&req.query, req.start, req.end, now_ns)?;
     request.step = req.step;
-    request.exemplars = req.exemplars.min(MAX_EXEMPLARS);
+    request.exemplars = match req.exemplars {
+        0 => DEFAULT_EXEMPLARS,
+        n => n.min(MAX_EXEMPLARS),
+    };
     request.max_series = req.max_series;
     Ok(request)
 }

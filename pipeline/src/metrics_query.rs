@@ -4,6 +4,8 @@
 //! then each block the catalog lists for the window, pre-filtered by the store on the query's
 //! conditions — and feeds each to the evaluator ([`sextant_traceql::Metrics`]), off the async
 //! executor. The evaluator turns the matching spans into series on the query's time grid.
+//! Blocks decode only the parts of each span the query reads ([`sextant_traceql::Needs`]):
+//! `{ } | rate() by (resource.service.name)` leaves attributes, events and links undecoded.
 //!
 //! Spans are counted once across memory and blocks: a flush registers its block before the
 //! traces leave memory, so a trace can be in both; spans of a block trace already seen in
@@ -20,7 +22,7 @@ use sextant_model::{
     Error as ModelError, Limits, MetricsQuerier, MetricsRequest, MetricsResponse, Progress,
     SearchMetrics, TenantId, TraceId,
 };
-use sextant_store::TraceSelect;
+use sextant_store::{Projection, TraceSelect};
 use sextant_traceql::{Grid, Metrics, RootExpr, TraceView};
 
 use crate::Pipeline;
@@ -63,10 +65,19 @@ impl MetricsQuerier for Pipeline {
         let grid = Grid::new(request.start, request.end, request.step, request.instant);
         let eval = Metrics::new(&query, grid, max_series, request.exemplars as usize)
             .map_err(|e| ModelError::bad_request(format!("invalid TraceQL query: {e}")))?;
+        // Blocks decode only the span parts the query reads.
+        let needs = query.needs();
+        let projection = Projection {
+            span_attributes: needs.span_attributes,
+            events: needs.events,
+            links: needs.links,
+            status_message: needs.status_message,
+            trace_state: false,
+        };
         let mut response = with_timeout(
             &limits,
             "metrics",
-            self.run_metrics(tenant, eval, &limits, progress),
+            self.run_metrics(tenant, eval, projection, &limits, progress),
         )
         .await?;
         if response.partial {
@@ -83,6 +94,7 @@ impl Pipeline {
         &self,
         tenant: &TenantId,
         eval: Metrics,
+        projection: Projection,
         limits: &Limits,
         progress: &dyn Progress,
     ) -> sextant_model::Result<MetricsResponse> {
@@ -135,7 +147,7 @@ impl Pipeline {
         if let Some(flusher) = &self.flusher {
             for meta in &blocks {
                 let result = flusher
-                    .search_block(meta, &fetch, &TraceSelect::All)
+                    .search_block(meta, &fetch, &TraceSelect::Projected(projection))
                     .await
                     .map_err(ModelError::from)?;
                 metrics.backend_bytes += result.fetched_bytes;
