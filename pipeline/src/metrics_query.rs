@@ -106,22 +106,7 @@ impl Pipeline {
         // Memory is snapshotted before the blocks are listed (see the module doc).
         let live = self.ingester.snapshot(tenant, Some(window));
         metrics.total_jobs += 1;
-        let mut blocks = match &self.flusher {
-            Some(flusher) => flusher
-                .candidates(tenant, window)
-                .await
-                .map_err(ModelError::from)?,
-            None => Vec::new(),
-        };
-        blocks.sort_by(|a, b| {
-            b.range
-                .end
-                .cmp(&a.range.end)
-                .then(a.block_id.cmp(&b.block_id))
-        });
-        metrics.total_blocks = blocks.len() as u32;
-        metrics.total_block_bytes = blocks.iter().map(|b| b.size_bytes).sum();
-        metrics.total_jobs += blocks.len() as u32;
+        let blocks = self.blocks_for(tenant, window, &mut metrics).await?;
 
         let (mut eval, seen, m) = blocking(move || {
             let mut eval = eval;

@@ -205,6 +205,33 @@ struct SearchJob {
 }
 
 impl Pipeline {
+    /// The blocks the catalog lists for `range`, latest end first (ties by block ID), counted
+    /// into `metrics` (blocks, their bytes, one job each).
+    pub(crate) async fn blocks_for(
+        &self,
+        tenant: &TenantId,
+        range: TimeRange,
+        metrics: &mut SearchMetrics,
+    ) -> sextant_model::Result<Vec<sextant_model::BlockMeta>> {
+        let mut blocks = match &self.flusher {
+            Some(flusher) => flusher
+                .candidates(tenant, range)
+                .await
+                .map_err(ModelError::from)?,
+            None => Vec::new(),
+        };
+        blocks.sort_by(|a, b| {
+            b.range
+                .end
+                .cmp(&a.range.end)
+                .then(a.block_id.cmp(&b.block_id))
+        });
+        metrics.total_blocks = blocks.len() as u32;
+        metrics.total_block_bytes = blocks.iter().map(|b| b.size_bytes).sum();
+        metrics.total_jobs += blocks.len() as u32;
+        Ok(blocks)
+    }
+
     async fn run_search(
         &self,
         tenant: &TenantId,
@@ -229,22 +256,7 @@ impl Pipeline {
         // Then the blocks are listed, latest end first. In this order (a flush registers its
         // block before its traces leave memory) a trace being flushed meanwhile is found at
         // least once.
-        let mut blocks = match &self.flusher {
-            Some(flusher) => flusher
-                .candidates(tenant, block_range)
-                .await
-                .map_err(ModelError::from)?,
-            None => Vec::new(),
-        };
-        blocks.sort_by(|a, b| {
-            b.range
-                .end
-                .cmp(&a.range.end)
-                .then(a.block_id.cmp(&b.block_id))
-        });
-        metrics.total_blocks = blocks.len() as u32;
-        metrics.total_block_bytes = blocks.iter().map(|b| b.size_bytes).sum();
-        metrics.total_jobs += blocks.len() as u32;
+        let blocks = self.blocks_for(tenant, block_range, &mut metrics).await?;
 
         if !live.is_empty() {
             let search = Arc::clone(&job.search);
@@ -408,19 +420,7 @@ impl Pipeline {
         metrics.completed_jobs += 1;
 
         if let Some(flusher) = &self.flusher {
-            let mut blocks = flusher
-                .candidates(tenant, block_range)
-                .await
-                .map_err(ModelError::from)?;
-            blocks.sort_by(|a, b| {
-                b.range
-                    .end
-                    .cmp(&a.range.end)
-                    .then(a.block_id.cmp(&b.block_id))
-            });
-            metrics.total_blocks = blocks.len() as u32;
-            metrics.total_block_bytes = blocks.iter().map(|b| b.size_bytes).sum();
-            metrics.total_jobs += blocks.len() as u32;
+            let blocks = self.blocks_for(tenant, block_range, &mut metrics).await?;
             let fetch = Arc::new(fetch);
             for meta in blocks {
                 if state.lock().full() {
