@@ -135,13 +135,7 @@ fn write_label(out: &mut String, kv: &KeyValue) {
 /// `SearchMetrics` with the seven fields Grafana's proto declares.
 fn write_metrics(out: &mut String, m: &SearchMetrics) {
     let mut o = Obj::open(out);
-    o.u32_num("inspectedTraces", m.inspected_traces);
-    o.u64_str("inspectedBytes", m.inspected_bytes);
-    o.u32_num("totalBlocks", m.total_blocks);
-    o.u32_num("completedJobs", m.completed_jobs);
-    o.u32_num("totalJobs", m.total_jobs);
-    o.u64_str("totalBlockBytes", m.total_block_bytes);
-    o.u64_str("inspectedSpans", m.inspected_spans);
+    crate::search_json::search_metrics_fields(&mut o, m);
     o.close();
 }
 

@@ -103,6 +103,15 @@ fn write_service_stats(out: &mut String, stats: &BTreeMap<String, ServiceStats>)
 
 fn write_search_metrics(out: &mut String, m: &SearchMetrics) {
     let mut o = Obj::open(out);
+    search_metrics_fields(&mut o, m);
+    o.u64_str("backendReads", m.backend_reads);
+    o.u64_str("backendBytes", m.backend_bytes);
+    o.close();
+}
+
+/// The seven `SearchMetrics` fields every Tempo proto version declares (the metrics routes
+/// write only these; search adds the backend fields).
+pub(crate) fn search_metrics_fields(o: &mut Obj<'_>, m: &SearchMetrics) {
     o.u32_num("inspectedTraces", m.inspected_traces);
     o.u64_str("inspectedBytes", m.inspected_bytes);
     o.u32_num("totalBlocks", m.total_blocks);
@@ -110,9 +119,6 @@ fn write_search_metrics(out: &mut String, m: &SearchMetrics) {
     o.u32_num("totalJobs", m.total_jobs);
     o.u64_str("totalBlockBytes", m.total_block_bytes);
     o.u64_str("inspectedSpans", m.inspected_spans);
-    o.u64_str("backendReads", m.backend_reads);
-    o.u64_str("backendBytes", m.backend_bytes);
-    o.close();
 }
 
 /// Tempo's `MetadataMetrics`, the tag routes' `metrics`.
