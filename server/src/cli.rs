@@ -47,6 +47,9 @@ enum Command {
     /// Per-tenant limit overrides.
     #[command(subcommand)]
     Limits(crate::control::LimitsCommand),
+    /// Operators of the admin API: users (password sign-in) and tokens.
+    #[command(subcommand)]
+    Admin(crate::admin_cli::AdminCommand),
     /// TraceQL tools: `check FILE` measures the parser against a table of queries.
     #[command(subcommand)]
     Traceql(crate::traceql_check::TraceqlCommand),
@@ -154,6 +157,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Tenant(command) => control(crate::control::tenant(command)),
         Command::Key(command) => control(crate::control::key(command)),
         Command::Limits(command) => control(crate::control::limits(command)),
+        Command::Admin(command) => control(crate::admin_cli::run(command)),
         Command::Loadgen(args) => control(crate::loadgen::run(args)),
         Command::Traceql(command) => crate::traceql_check::run(command),
     }

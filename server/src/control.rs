@@ -157,7 +157,7 @@ pub(crate) async fn open_database(config: &Config, migrate: bool) -> anyhow::Res
         })
 }
 
-async fn open_for_cli(config: &Config) -> anyhow::Result<Database> {
+pub(crate) async fn open_for_cli(config: &Config) -> anyhow::Result<Database> {
     let embedded = config.database.url.starts_with("sqlite:");
     open_database(config, embedded).await
 }
@@ -206,7 +206,18 @@ fn tenant_id(id: &str) -> anyhow::Result<TenantId> {
     TenantId::new(id).map_err(anyhow::Error::from)
 }
 
-fn time(t: Option<SystemTime>) -> String {
+/// `--expires-in` (e.g. `30d`) as a time from now.
+pub(crate) fn parse_expiry(expires_in: Option<&str>) -> anyhow::Result<Option<SystemTime>> {
+    expires_in
+        .map(|text| {
+            humantime::parse_duration(text)
+                .map(|d| SystemTime::now() + d)
+                .with_context(|| format!("--expires-in {text:?}"))
+        })
+        .transpose()
+}
+
+pub(crate) fn time(t: Option<SystemTime>) -> String {
     t.map_or_else(
         || "-".to_owned(),
         |t| humantime::format_rfc3339_seconds(t).to_string(),
@@ -300,14 +311,7 @@ pub(crate) async fn key(command: KeyCommand) -> anyhow::Result<()> {
         } => {
             let config = config.load()?;
             let pepper = load_pepper(&config.auth.pepper_file, true)?;
-            let expires_at = match expires_in {
-                Some(text) => Some(
-                    SystemTime::now()
-                        + humantime::parse_duration(&text)
-                            .with_context(|| format!("--expires-in {text:?}"))?,
-                ),
-                None => None,
-            };
+            let expires_at = parse_expiry(expires_in.as_deref())?;
             let read_tenants = read_tenants
                 .split(',')
                 .map(str::trim)

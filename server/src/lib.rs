@@ -2,6 +2,7 @@
 //! subcommands and graceful shutdown. The only crate that depends on everything; `main.rs`
 //! only parses the command line and calls [`run`].
 
+mod admin_cli;
 mod alloc;
 mod bench;
 mod catalog_metrics;
