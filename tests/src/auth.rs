@@ -123,13 +123,31 @@ impl Sextant {
     /// Runs `sextant <args>` against this server's configuration (same data dir and
     /// environment, so the same database and pepper).
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        self.cli_with_stdin(args, "").await
+    }
+
+    /// Like [`Sextant::cli`], writing `stdin` to the command's standard input (passwords).
+    pub async fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> CliOutput {
+        use tokio::io::AsyncWriteExt;
         let mut cmd = tokio::process::Command::new(sextant_bin());
         cmd.args(args)
             .arg("--data-dir")
             .arg(self.data_dir())
             .envs(self.env_vars())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let out = tokio::time::timeout(CLI_DEADLINE, cmd.output())
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("run sextant {args:?}: {e}"));
+        let mut input = child.stdin.take().expect("piped stdin");
+        input
+            .write_all(stdin.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("write the stdin of sextant {args:?}: {e}"));
+        drop(input);
+        let out = tokio::time::timeout(CLI_DEADLINE, child.wait_with_output())
             .await
             .unwrap_or_else(|_| panic!("sextant {args:?} ran longer than {CLI_DEADLINE:?}"))
             .unwrap_or_else(|e| panic!("run sextant {args:?}: {e}"));
