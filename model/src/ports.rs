@@ -75,6 +75,12 @@ pub trait ReadinessProbe: Send + Sync + 'static {
 pub trait TenantDirectory: Send + Sync + 'static {
     /// The limits in force for a tenant: the defaults overridden field by field.
     fn limits(&self, tenant: &TenantId) -> Arc<Limits>;
+
+    /// Whether a tenant is being deleted: its data still in memory is dropped instead of being
+    /// written to blocks, so nothing of it comes back after its storage was removed.
+    fn is_deleting(&self, _tenant: &TenantId) -> bool {
+        false
+    }
 }
 
 /// Whether a block is visible to queries.

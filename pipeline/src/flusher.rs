@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sextant_model::otlp::TracesData;
-use sextant_model::{BlockCatalog, BlockMeta, FetchRequest, TenantId, TimeRange, TraceId};
+use sextant_model::{
+    BlockCatalog, BlockMeta, FetchRequest, TenantDirectory, TenantId, TimeRange, TraceId,
+};
 use sextant_store::object_store::ObjectStore;
 use sextant_store::{BlockCaches, BlockId, BlockPath, BlockSearchResult, TraceSelect, WalPosition};
 
@@ -80,7 +82,13 @@ impl Flusher {
     }
 
     /// Writes and registers every due block (every block with completed traces when `force`).
-    pub(crate) async fn flush(&self, ingester: &Ingester, force: bool) -> FlushReport {
+    /// Traces of a tenant being deleted are dropped (and their WAL released) instead.
+    pub(crate) async fn flush(
+        &self,
+        ingester: &Ingester,
+        tenants: &dyn TenantDirectory,
+        force: bool,
+    ) -> FlushReport {
         let cut = ingester.take_blocks(
             Instant::now(),
             self.config.max_block_bytes,
@@ -90,6 +98,12 @@ impl Flusher {
         let mut report = FlushReport::default();
         for (tenant, traces) in cut {
             let ids: Vec<TraceId> = traces.iter().map(|(id, _)| *id).collect();
+            if tenants.is_deleting(&tenant) {
+                ingester.flushed(&tenant, &ids);
+                tracing::info!(tenant = %tenant, traces = ids.len(),
+                    "tenant is being deleted: its completed traces are dropped, not written");
+                continue;
+            }
             let started = Instant::now();
             match self.write_and_register(&tenant, traces).await {
                 Ok(meta) => {

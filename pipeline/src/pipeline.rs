@@ -153,7 +153,7 @@ impl Pipeline {
                     if let Some(flusher) = &self.flusher
                         && flusher.may_attempt(Instant::now())
                     {
-                        let report = flusher.flush(&self.ingester, false).await;
+                        let report = flusher.flush(&self.ingester, self.tenants.as_ref(), false).await;
                         if report.blocks > 0 {
                             self.release_wal().await;
                         }
@@ -177,7 +177,9 @@ impl Pipeline {
                 std::time::Duration::ZERO,
             );
             let flush = async {
-                let report = flusher.flush(&self.ingester, true).await;
+                let report = flusher
+                    .flush(&self.ingester, self.tenants.as_ref(), true)
+                    .await;
                 self.release_wal().await;
                 report
             };
@@ -233,7 +235,9 @@ impl Pipeline {
         let Some(flusher) = &self.flusher else {
             return Ok(0);
         };
-        let report = flusher.flush(&self.ingester, true).await;
+        let report = flusher
+            .flush(&self.ingester, self.tenants.as_ref(), true)
+            .await;
         self.release_wal().await;
         if report.failures > 0 {
             return Err(Error::Blocks(sextant_model::Error::unavailable(

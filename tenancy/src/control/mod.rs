@@ -375,6 +375,14 @@ impl TenantDirectory for ControlPlane {
             .get(tenant)
             .map_or_else(|| Arc::clone(&loaded.defaults), Arc::clone)
     }
+
+    fn is_deleting(&self, tenant: &TenantId) -> bool {
+        self.current()
+            .snapshot
+            .tenants
+            .get(tenant)
+            .is_some_and(|t| t.status == TenantStatus::Deleting)
+    }
 }
 
 impl UsageMeter for ControlPlane {
