@@ -124,7 +124,9 @@ fn read_password() -> anyhow::Result<String> {
         .context("cannot read the password from stdin")?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.chars().count() < MIN_PASSWORD_LEN {
-        bail!("the password (first line of stdin) must have at least {MIN_PASSWORD_LEN} characters");
+        bail!(
+            "the password (first line of stdin) must have at least {MIN_PASSWORD_LEN} characters"
+        );
     }
     Ok(password)
 }
