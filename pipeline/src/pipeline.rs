@@ -440,4 +440,6 @@ impl ReadinessProbe for Pipeline {
 }
 
 #[cfg(test)]
+mod deletion_tests;
+#[cfg(test)]
 mod tests;
