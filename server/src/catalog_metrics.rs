@@ -5,13 +5,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use sextant_tenancy::{Database, TenantStats};
+use sextant_tenancy::{Database, StorageLevel, TenantStats, UsageStore, UtcDay};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,7 +77,10 @@ impl CatalogMetrics {
     /// Reads the catalog once; a failure is logged and the gauges keep their values.
     pub(crate) async fn refresh(&self, catalog: &Database) {
         match catalog.stats().await {
-            Ok(stats) => self.set(&stats),
+            Ok(stats) => {
+                self.set(&stats);
+                record_storage(catalog, &stats).await;
+            }
             Err(err) => tracing::warn!(error = %err, "cannot read catalog stats for metrics"),
         }
     }
@@ -98,6 +101,27 @@ impl CatalogMetrics {
                 _ = ticker.tick() => self.refresh(&catalog).await,
             }
         }
+    }
+}
+
+/// Today's stored bytes and blocks per tenant (live blocks), for the usage report: the level
+/// last seen in a day is that day's.
+async fn record_storage(catalog: &Database, stats: &[TenantStats]) {
+    let day = UtcDay::of(SystemTime::now());
+    let levels: Vec<StorageLevel> = stats
+        .iter()
+        .map(|s| StorageLevel {
+            tenant: s.tenant.clone(),
+            day,
+            bytes: s.live_bytes,
+            blocks: s.live_blocks,
+        })
+        .collect();
+    if levels.is_empty() {
+        return;
+    }
+    if let Err(err) = catalog.record_storage(&levels).await {
+        tracing::warn!(error = %err, "cannot record stored bytes for the usage report");
     }
 }
 
@@ -148,6 +172,17 @@ mod tests {
         assert!(text.contains(r#"sextant_catalog_bytes{tenant="acme",state="live"} 150"#));
         assert!(text.contains(r#"sextant_catalog_bytes{tenant="acme",state="retired"} 0"#));
         assert!(text.contains(r#"sextant_catalog_blocks{tenant="globex",state="live"} 1"#));
+        // Today's storage level reaches the usage report.
+        let today = UtcDay::of(SystemTime::now());
+        let usage = catalog
+            .usage(&TenantId::new("acme").unwrap(), today, today)
+            .await
+            .unwrap();
+        assert_eq!(
+            (usage[0].stored_bytes, usage[0].stored_blocks),
+            (150, 2),
+            "{usage:?}"
+        );
 
         catalog
             .remove(&TenantId::new("globex").unwrap(), "c")

@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::config::redact_url;
 use crate::control::{load_pepper, open_database};
 use crate::internal::{self, Health};
+use crate::tenant_metrics::{LimitsExporter, MeteredUsage, UsageMetrics};
 use crate::tls::{Tls, TlsMetrics};
 
 /// The Tempo version reported by `/api/status/buildinfo`. Grafana gates streaming (≥ 2.2) and
@@ -133,6 +134,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     health.add_probe(pipeline.clone());
 
     let mut gateway_registry = Registry::default();
+    let usage = MeteredUsage::new(
+        control.clone(),
+        UsageMetrics::register(&mut gateway_registry),
+    );
+    LimitsExporter::register(
+        &mut gateway_registry,
+        control.clone(),
+        config.limits.clone(),
+    );
     let ports = GatewayPorts {
         ingest: pipeline.clone() as Arc<dyn IngestSink>,
         reader: pipeline.clone() as Arc<dyn TraceReader>,
@@ -140,7 +150,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         metrics_querier: pipeline.clone() as Arc<dyn MetricsQuerier>,
         authenticator: control.clone() as Arc<dyn Authenticator>,
         tenants: control.clone() as Arc<dyn TenantDirectory>,
-        usage: control.clone() as Arc<dyn UsageMeter>,
+        usage: Arc::new(usage) as Arc<dyn UsageMeter>,
     };
     let state = GatewayState::new(
         ports,

@@ -296,6 +296,35 @@ async fn an_operator_onboards_limits_retains_and_deletes_a_tenant_through_the_ad
         .await;
     assert_eq!(doc["overrides"]["ingestion_rate_bytes"], 1000, "{doc}");
     assert_eq!(doc["effective"]["ingestion_burst_bytes"], 2000, "{doc}");
+    // The overrides exporter and the billing counters show the tenant.
+    wait_until(
+        PROPAGATION,
+        "sextant_limits_overrides to show the new rate",
+        async || {
+            server
+                .metric(
+                    "sextant_limits_overrides",
+                    &[("tenant", TENANT), ("limit_name", "ingestion_rate_bytes")],
+                )
+                .await
+                == 1000.0
+        },
+    )
+    .await;
+    assert!(
+        server
+            .metric("sextant_usage_accepted_spans_total", &[("tenant", TENANT)])
+            .await
+            > 0.0,
+        "no billing counter for {TENANT}"
+    );
+    assert!(
+        server
+            .metric("sextant_usage_queries_total", &[("tenant", TENANT)])
+            .await
+            > 0.0,
+        "no query counter for {TENANT}"
+    );
     wait_until(
         PROPAGATION,
         "the lowered rate limit to throttle",
