@@ -44,6 +44,7 @@ async fn answer(
     raw: RawQuery,
     api: MetricsApi,
 ) -> Response {
+    crate::query::count_query(state, tenants);
     let now = now_nanos(state);
     let request = match params(raw).and_then(|p| metrics_params::metrics_request(&p, api, now)) {
         Ok(request) => request,

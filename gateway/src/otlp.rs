@@ -42,6 +42,7 @@ pub(crate) async fn export(
         Ok(outcome) => Some(UsageDelta {
             accepted_bytes: bytes,
             accepted_spans: outcome.accepted_spans,
+            queries: 0,
             discarded: outcome
                 .discarded
                 .iter()

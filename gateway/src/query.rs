@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode, header};
 use prost::Message;
 use serde::Deserialize;
-use sextant_model::{TimeRange, TraceId, TraceLookup};
+use sextant_model::{TimeRange, TraceId, TraceLookup, UsageDelta};
 
 use crate::GatewayState;
 use crate::error::GatewayError;
@@ -124,6 +124,19 @@ async fn lookup(
     merged.ok_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
+/// Counts one query-API request in the usage of each tenant it reads (a federated `a|b` query
+/// counts once for each). Usage only: no quota reads it.
+pub(crate) fn count_query(state: &GatewayState, tenants: &TenantSet) {
+    let now = state.clock.now();
+    let delta = UsageDelta {
+        queries: 1,
+        ..UsageDelta::default()
+    };
+    for tenant in tenants.iter() {
+        state.usage.record(tenant, now, &delta);
+    }
+}
+
 /// `GET /api/traces/{id}`: `tempopb.Trace` (protobuf) or `{"batches":[...]}`; 404 with an empty
 /// body when unknown.
 pub(crate) async fn trace_v1(
@@ -133,6 +146,7 @@ pub(crate) async fn trace_v1(
     Query(params): Query<RangeParams>,
     headers: HeaderMap,
 ) -> Response {
+    count_query(&state, &tenants);
     let found = match lookup(&state, &tenants, &id, &params).await {
         Ok(found) => found,
         Err(response) => return response,
@@ -159,6 +173,7 @@ pub(crate) async fn trace_v2(
     Query(params): Query<RangeParams>,
     headers: HeaderMap,
 ) -> Response {
+    count_query(&state, &tenants);
     let found = match lookup(&state, &tenants, &id, &params).await {
         Ok(found) => found,
         Err(response) => return response,

@@ -17,6 +17,7 @@ use sextant_model::{
 use crate::GatewayState;
 use crate::error::GatewayError;
 use crate::mapping;
+use crate::query;
 use crate::search_json;
 use crate::search_params::{self, Params, SearchBounds, TagApi};
 use crate::tenant::TenantSet;
@@ -48,6 +49,7 @@ pub(crate) async fn search(
     Extension(tenants): Extension<TenantSet>,
     raw: RawQuery,
 ) -> Response {
+    query::count_query(&state, &tenants);
     let bounds = search_bounds(&state, &tenants);
     let request = match params(raw).and_then(|p| search_params::search_request(&p, &bounds)) {
         Ok(request) => request,
@@ -112,6 +114,7 @@ async fn tag_names(
     raw: RawQuery,
     api: TagApi,
 ) -> Response {
+    query::count_query(state, tenants);
     let request = match params(raw).and_then(|p| search_params::tag_names_request(&p, api)) {
         Ok(request) => request,
         Err(err) => return bad_request(err),
@@ -181,6 +184,7 @@ async fn tag_values(
     raw: RawQuery,
     api: TagApi,
 ) -> Response {
+    query::count_query(state, tenants);
     let request = match params(raw).and_then(|p| search_params::tag_values_request(tag, &p, api)) {
         Ok(request) => request,
         Err(err) => return bad_request(err),

@@ -114,10 +114,10 @@ impl Progress for ChannelProgress {
     }
 }
 
-/// The tenants the authentication layer resolved; without them the request was never
-/// authorised.
-fn tenants<T>(request: &Request<T>) -> Result<TenantSet, Status> {
-    request
+/// The tenants the authentication layer resolved (without them the request was never
+/// authorised), each counted one query in usage.
+fn tenants<T>(state: &GatewayState, request: &Request<T>) -> Result<TenantSet, Status> {
+    let tenants = request
         .extensions()
         .get::<TenantSet>()
         .cloned()
@@ -126,7 +126,9 @@ fn tenants<T>(request: &Request<T>) -> Result<TenantSet, Status> {
                 ErrorKind::Unauthenticated,
                 "the request was not authenticated",
             ))
-        })
+        })?;
+    crate::query::count_query(state, &tenants);
+    Ok(tenants)
 }
 
 fn invalid(state: &GatewayState, method: &'static str, err: GatewayError) -> Status {
@@ -284,7 +286,7 @@ impl StreamingQuerier for Querier {
 
     async fn search(&self, request: Request<SearchRequest>) -> Answer<SearchResponse> {
         let state = self.state.clone();
-        let tenants = tenants(&request)?;
+        let tenants = tenants(&self.state, &request)?;
         let bounds = search::search_bounds(&state, &tenants);
         let search_request = convert::search_request(request.get_ref(), &bounds)
             .map_err(|err| invalid(&state, SEARCH, err))?;
@@ -295,7 +297,7 @@ impl StreamingQuerier for Querier {
 
     async fn search_tags(&self, request: Request<SearchTagsRequest>) -> Answer<SearchTagsResponse> {
         let state = self.state.clone();
-        let tenants = tenants(&request)?;
+        let tenants = tenants(&self.state, &request)?;
         let names = convert::tag_names_request(request.get_ref(), TagApi::V1)
             .map_err(|err| invalid(&state, SEARCH_TAGS, err))?;
         spawn(&self.state, SEARCH_TAGS, move |tx| async move {
@@ -314,7 +316,7 @@ impl StreamingQuerier for Querier {
         request: Request<SearchTagsRequest>,
     ) -> Answer<SearchTagsV2Response> {
         let state = self.state.clone();
-        let tenants = tenants(&request)?;
+        let tenants = tenants(&self.state, &request)?;
         let names = convert::tag_names_request(request.get_ref(), TagApi::V2)
             .map_err(|err| invalid(&state, SEARCH_TAGS_V2, err))?;
         spawn(&self.state, SEARCH_TAGS_V2, move |tx| async move {
@@ -341,7 +343,7 @@ impl StreamingQuerier for Querier {
         request: Request<SearchTagValuesRequest>,
     ) -> Answer<SearchTagValuesResponse> {
         let state = self.state.clone();
-        let tenants = tenants(&request)?;
+        let tenants = tenants(&self.state, &request)?;
         let values = convert::tag_values_request(request.get_ref(), TagApi::V1)
             .map_err(|err| invalid(&state, SEARCH_TAG_VALUES, err))?;
         spawn(&self.state, SEARCH_TAG_VALUES, move |tx| async move {
@@ -360,7 +362,7 @@ impl StreamingQuerier for Querier {
         request: Request<SearchTagValuesRequest>,
     ) -> Answer<SearchTagValuesV2Response> {
         let state = self.state.clone();
-        let tenants = tenants(&request)?;
+        let tenants = tenants(&self.state, &request)?;
         let values = convert::tag_values_request(request.get_ref(), TagApi::V2)
             .map_err(|err| invalid(&state, SEARCH_TAG_VALUES_V2, err))?;
         spawn(&self.state, SEARCH_TAG_VALUES_V2, move |tx| async move {
@@ -386,7 +388,7 @@ impl StreamingQuerier for Querier {
         request: Request<QueryRangeRequest>,
     ) -> Answer<QueryRangeResponse> {
         let state = self.state.clone();
-        let tenants = tenants(&request)?;
+        let tenants = tenants(&self.state, &request)?;
         let now = metrics_query::now_nanos(&state);
         let metrics_request = convert::range_request(request.get_ref(), now)
             .map_err(|err| invalid(&state, METRICS_RANGE, err))?;
@@ -400,7 +402,7 @@ impl StreamingQuerier for Querier {
         request: Request<QueryInstantRequest>,
     ) -> Answer<QueryInstantResponse> {
         let state = self.state.clone();
-        let tenants = tenants(&request)?;
+        let tenants = tenants(&self.state, &request)?;
         let now = metrics_query::now_nanos(&state);
         let metrics_request = convert::instant_request(request.get_ref(), now)
             .map_err(|err| invalid(&state, METRICS_INSTANT, err))?;

@@ -116,6 +116,8 @@ pub struct UsageDelta {
     /// Decompressed request bytes accepted (counted against quotas).
     pub accepted_bytes: u64,
     pub accepted_spans: u64,
+    /// Query-API requests (trace by ID, search, tags, metrics, each streaming call).
+    pub queries: u64,
     /// Spans discarded, by reason. Requests refused before decoding (rate limit, quota)
     /// count their bytes here with zero spans: their spans were never looked at.
     pub discarded: Vec<Discard>,

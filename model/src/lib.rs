@@ -9,6 +9,7 @@
 mod access;
 mod error;
 pub mod fetch;
+mod generator;
 mod ids;
 mod limits;
 pub mod metrics;
@@ -26,6 +27,10 @@ pub use access::{
 pub use error::{Error, ErrorKind, Result};
 pub use fetch::{
     AttributeRef, AttributeScope, Condition, FetchOp, FetchRequest, Intrinsic, Static,
+};
+pub use generator::{
+    DEFAULT_HISTOGRAM_BUCKETS, DEFAULT_MAX_ACTIVE_SERIES, FieldError, GeneratorProcessor,
+    GeneratorSettings, RemoteWriteTarget,
 };
 pub use ids::{IdError, SpanId, TenantId, TraceId};
 pub use limits::{DiscardReason, Limits};

@@ -16,10 +16,17 @@ pub(crate) const INSERT_ADMIN_TOKEN: &str = "INSERT INTO admin_tokens \
     (token_id, name, digest, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL)";
 
 pub(crate) const ADD_DAILY: &str = "INSERT INTO usage_daily \
-    (tenant, day, accepted_bytes, accepted_spans) VALUES (?, ?, ?, ?) \
+    (tenant, day, accepted_bytes, accepted_spans, queries) VALUES (?, ?, ?, ?, ?) \
     ON CONFLICT (tenant, day) DO UPDATE SET \
     accepted_bytes = usage_daily.accepted_bytes + excluded.accepted_bytes, \
-    accepted_spans = usage_daily.accepted_spans + excluded.accepted_spans";
+    accepted_spans = usage_daily.accepted_spans + excluded.accepted_spans, \
+    queries = usage_daily.queries + excluded.queries";
+
+pub(crate) const SET_STORAGE: &str = "INSERT INTO usage_daily \
+    (tenant, day, accepted_bytes, accepted_spans, stored_bytes, stored_blocks) \
+    VALUES (?, ?, 0, 0, ?, ?) \
+    ON CONFLICT (tenant, day) DO UPDATE SET \
+    stored_bytes = excluded.stored_bytes, stored_blocks = excluded.stored_blocks";
 
 pub(crate) const ADD_DISCARD: &str = "INSERT INTO usage_discards \
     (tenant, day, reason, spans, bytes) VALUES (?, ?, ?, ?, ?) \
@@ -27,8 +34,8 @@ pub(crate) const ADD_DISCARD: &str = "INSERT INTO usage_discards \
     spans = usage_discards.spans + excluded.spans, \
     bytes = usage_discards.bytes + excluded.bytes";
 
-pub(crate) const SELECT_DAILY: &str = "SELECT day, accepted_bytes, accepted_spans \
-    FROM usage_daily WHERE tenant = ? AND day >= ? AND day <= ? ORDER BY day";
+pub(crate) const SELECT_DAILY: &str = "SELECT day, accepted_bytes, accepted_spans, queries, \
+    stored_bytes, stored_blocks FROM usage_daily WHERE tenant = ? AND day >= ? AND day <= ? ORDER BY day";
 
 pub(crate) const SELECT_DISCARDS: &str = "SELECT day, reason, spans, bytes \
     FROM usage_discards WHERE tenant = ? AND day >= ? AND day <= ?";
@@ -50,17 +57,23 @@ pub(crate) const COUNT_EVERYTHING: &str = "SELECT \
 /// The tenant a first start creates.
 pub(crate) const SINGLE_TENANT: &str = "single-tenant";
 
+/// A `usage_daily` row in [`SELECT_DAILY`] order.
+pub(crate) type DailyTuple = (i32, i64, i64, i64, i64, i64);
+
 /// Rows of `usage_daily` and `usage_discards` joined into [`UsageRow`]s, ordered by day.
 pub(crate) fn usage_rows(
     tenant: &TenantId,
-    daily: Vec<(i32, i64, i64)>,
+    daily: Vec<DailyTuple>,
     discards: Vec<(i32, String, i64, i64)>,
 ) -> Result<Vec<UsageRow>> {
     let mut rows: BTreeMap<i32, UsageRow> = BTreeMap::new();
-    for (day, bytes, spans) in daily {
+    for (day, bytes, spans, queries, stored_bytes, stored_blocks) in daily {
         let mut row = UsageRow::empty(tenant.clone(), UtcDay(day));
         row.accepted_bytes = from_db("accepted bytes", bytes)?;
         row.accepted_spans = from_db("accepted spans", spans)?;
+        row.queries = from_db("queries", queries)?;
+        row.stored_bytes = from_db("stored bytes", stored_bytes)?;
+        row.stored_blocks = from_db("stored blocks", stored_blocks)?;
         rows.insert(day, row);
     }
     for (day, reason, spans, bytes) in discards {
@@ -107,9 +120,9 @@ macro_rules! admin_store {
             check_supplied_token,
         };
         use crate::admin_sql::{
-            ADD_DAILY, ADD_DISCARD, ALL_PERIOD_TOTALS, COUNT_EVERYTHING, INSERT_ADMIN_TOKEN,
-            PERIOD_TOTALS, SELECT_ADMIN_USERS, SELECT_DAILY, SELECT_DISCARDS, SINGLE_TENANT,
-            period, stored_tenant, usage_rows,
+            ADD_DAILY, ADD_DISCARD, ALL_PERIOD_TOTALS, COUNT_EVERYTHING, DailyTuple,
+            INSERT_ADMIN_TOKEN, PERIOD_TOTALS, SELECT_ADMIN_USERS, SELECT_DAILY, SELECT_DISCARDS,
+            SET_STORAGE, SINGLE_TENANT, period, stored_tenant, usage_rows,
         };
         use crate::error::{Error, Result};
         use crate::keys::{self, ADMIN_TOKEN_PREFIX, KeyDigest, Pepper};
@@ -119,7 +132,7 @@ macro_rules! admin_store {
             AdminTokenTuple, BUMP, INSERT_KEY, INSERT_TENANT, SELECT_ADMIN_TOKENS,
             admin_token_from_row, from_millis,
         };
-        use crate::usage::{UsageRow, UsageStore, UtcDay};
+        use crate::usage::{StorageLevel, UsageRow, UsageStore, UtcDay};
 
         async fn bump(conn: &mut $conn) -> Result<()> {
             sqlx::query($sql(BUMP))
@@ -471,6 +484,7 @@ macro_rules! admin_store {
                         .bind(row.day.0)
                         .bind(to_db("accepted bytes", row.accepted_bytes)?)
                         .bind(to_db("accepted spans", row.accepted_spans)?)
+                        .bind(to_db("queries", row.queries)?)
                         .execute(&mut *tx)
                         .await
                         .map_err(Error::db("add usage"))?;
@@ -489,6 +503,28 @@ macro_rules! admin_store {
                 tx.commit().await.map_err(Error::db("commit add usage"))
             }
 
+            async fn record_storage(&self, rows: &[StorageLevel]) -> Result<()> {
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin record storage"))?;
+                for row in rows {
+                    sqlx::query($sql(SET_STORAGE))
+                        .bind(row.tenant.as_str())
+                        .bind(row.day.0)
+                        .bind(to_db("stored bytes", row.bytes)?)
+                        .bind(to_db("stored blocks", row.blocks)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Error::db("record storage"))?;
+                }
+                tx.commit().await.map_err(Error::db("commit record storage"))
+            }
+
             async fn usage(
                 &self,
                 tenant: &TenantId,
@@ -500,7 +536,7 @@ macro_rules! admin_store {
                     .acquire()
                     .await
                     .map_err(Error::db("acquire connection"))?;
-                let daily: Vec<(i32, i64, i64)> = sqlx::query_as($sql(SELECT_DAILY))
+                let daily: Vec<DailyTuple> = sqlx::query_as($sql(SELECT_DAILY))
                     .bind(tenant.as_str())
                     .bind(from.0)
                     .bind(to.0)

@@ -28,6 +28,9 @@ pub enum Error {
     /// The request itself is invalid (a value out of range, a malformed swap).
     #[error("{0}")]
     Invalid(String),
+    /// A conditional update whose precondition failed: the row is at version `current`.
+    #[error("stale version: the tenant is now at version {current}")]
+    Stale { current: u64 },
     /// A tenant or key that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -73,6 +76,7 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Invalid(_) => ErrorKind::BadRequest,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Stale { .. } => ErrorKind::PreconditionFailed,
             Error::Unauthenticated => ErrorKind::Unauthenticated,
             Error::Url(_) => ErrorKind::BadRequest,
             Error::SchemaTooNew { .. }
@@ -171,6 +175,10 @@ mod tests {
     fn kinds() {
         assert_eq!(Error::Conflict("x".into()).kind(), ErrorKind::Conflict);
         assert_eq!(Error::Invalid("x".into()).kind(), ErrorKind::BadRequest);
+        assert_eq!(
+            Error::Stale { current: 3 }.kind(),
+            ErrorKind::PreconditionFailed
+        );
         let e = Error::Database {
             operation: "read",
             source: sqlx::Error::PoolTimedOut,

@@ -38,6 +38,8 @@
 
 mod admin;
 mod admin_sql;
+mod audit;
+mod audit_sql;
 mod auth;
 mod clock;
 mod config;
@@ -61,6 +63,7 @@ mod usage;
 pub use admin::{
     AdminStore, AdminToken, AdminUser, Bootstrap, MIN_PASSWORD_LEN, MIN_SUPPLIED_TOKEN_LEN,
 };
+pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
 pub use auth::{Principal, authenticate, authenticate_admin};
 pub use clock::{Clock, ManualClock, system_clock};
 pub use config::SqliteConfig;
@@ -75,9 +78,10 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::TenantStore;
 pub use tenant::{
-    ApiKey, KeyRecord, LimitOverrides, NewKey, Scopes, Snapshot, Tenant, TenantStatus,
+    ApiKey, KeyRecord, LimitOverrides, NewKey, Scopes, Snapshot, Tenant, TenantPage, TenantQuery,
+    TenantStatus, TenantUpdate,
 };
-pub use usage::{UsageRow, UsageStore, UtcDay};
+pub use usage::{StorageLevel, UsageRow, UsageStore, UtcDay};
 
 use sextant_model::TenantId;
 

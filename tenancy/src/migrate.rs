@@ -107,6 +107,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "admin users, tokens and usage",
         sql: include_str!("../../migrations/sqlite/0003_admin_usage.sql"),
     },
+    Migration {
+        version: 4,
+        description: "admin api: tenant versions, generator settings, audit log, usage levels",
+        sql: include_str!("../../migrations/sqlite/0004_admin_api.sql"),
+    },
 ];
 
 /// The Postgres migrations, in order.
@@ -125,6 +130,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         description: "admin users, tokens and usage",
         sql: include_str!("../../migrations/postgres/0003_admin_usage.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "admin api: tenant versions, generator settings, audit log, usage levels",
+        sql: include_str!("../../migrations/postgres/0004_admin_api.sql"),
     },
 ];
 

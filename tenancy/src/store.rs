@@ -8,13 +8,17 @@ use sextant_model::TenantId;
 
 use crate::error::Result;
 use crate::keys::Pepper;
-use crate::tenant::{ApiKey, KeyRecord, LimitOverrides, NewKey, Snapshot, Tenant, TenantStatus};
+use crate::tenant::{
+    ApiKey, KeyRecord, LimitOverrides, NewKey, Snapshot, Tenant, TenantPage, TenantQuery,
+    TenantStatus, TenantUpdate,
+};
 
 /// Tenants and API keys in the control-plane database. Every mutation except
 /// [`TenantStore::touch_key`] bumps the store's revision in its own transaction.
 #[async_trait]
 pub trait TenantStore: Send + Sync + 'static {
-    /// Creates an active tenant without overrides; an existing ID is a conflict.
+    /// Creates an active tenant at version 1 without overrides and with the default generator
+    /// settings; an existing ID (in any status, `deleting` included) is a conflict.
     async fn create_tenant(&self, id: &TenantId, display_name: &str) -> Result<Tenant>;
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
@@ -22,11 +26,36 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Every tenant, ordered by ID.
     async fn list_tenants(&self) -> Result<Vec<Tenant>>;
 
-    /// Sets a tenant's status; an unknown tenant is not found.
+    /// A page of tenants ordered by ID, after `query.after` (exclusive), at most
+    /// `query.limit` (1 to [`TenantQuery::MAX_LIMIT`], else invalid), filtered by status.
+    async fn list_tenants_page(&self, query: &TenantQuery) -> Result<TenantPage>;
+
+    /// Sets a tenant's status (an [`TenantStore::update_tenant`] of the status alone); an
+    /// unknown tenant is not found, a `deleting` one invalid.
     async fn set_status(&self, id: &TenantId, status: TenantStatus) -> Result<Tenant>;
 
-    /// Replaces a tenant's limit overrides with `limits`.
+    /// Replaces a tenant's limit overrides with `limits` (an [`TenantStore::update_tenant`] of
+    /// the limits alone); overrides that do not validate are invalid.
     async fn set_limits(&self, id: &TenantId, limits: LimitOverrides) -> Result<Tenant>;
+
+    /// Applies the set fields of `update` in one transaction and returns the tenant after it,
+    /// its version bumped. With `expected_version`, a tenant at another version is refused
+    /// with [`crate::Error::Stale`] and nothing changes. An unknown tenant is not found;
+    /// setting the status of a `deleting` tenant is invalid (deleting is final); limits or
+    /// generator settings that do not validate are invalid. An update without fields changes
+    /// nothing (no version or revision bump) once the preconditions hold.
+    async fn update_tenant(
+        &self,
+        id: &TenantId,
+        update: TenantUpdate,
+        expected_version: Option<u64>,
+    ) -> Result<Tenant>;
+
+    /// Removes a `deleting` tenant in one transaction: its row, its keys (and its ID from
+    /// other keys' read tenants), its block-catalog rows and its leases `*/<tenant>`. Usage
+    /// and audit rows stay (billing records). False for an unknown tenant; invalid when the
+    /// tenant is not `deleting`. Afterwards the ID can be created again.
+    async fn purge_tenant(&self, id: &TenantId) -> Result<bool>;
 
     /// Creates a key; returns it with the whole key string, which is never stored and cannot
     /// be shown again. The tenant and every read tenant must exist.

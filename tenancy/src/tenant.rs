@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use sextant_model::{Limits, TenantId};
+use sextant_model::{FieldError, GeneratorSettings, Limits, TenantId};
 
 use crate::admin::AdminToken;
 use crate::error::{Error, Result};
@@ -101,6 +101,38 @@ impl LimitOverrides {
         }
     }
 
+    /// Every override that cannot be meant, empty when all are valid: rates, sizes, durations
+    /// and span counts must be above 0. Where the limit's 0 means "none" (quotas, the query
+    /// rate, search bytes, attribute truncation) 0 is allowed.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let positive = [
+            ("ingestion_rate_bytes", self.ingestion_rate_bytes),
+            ("ingestion_burst_bytes", self.ingestion_burst_bytes),
+            ("max_traces_per_tenant", self.max_traces_per_tenant),
+            ("max_bytes_per_trace", self.max_bytes_per_trace),
+            ("max_spans_per_span_set", self.max_spans_per_span_set),
+            ("max_metrics_series", self.max_metrics_series),
+        ];
+        for (field, value) in positive {
+            if value == Some(0) {
+                errors.push(FieldError::new(field, "must be above 0"));
+            }
+        }
+        let durations = [
+            ("block_retention", self.block_retention),
+            ("max_search_duration", self.max_search_duration),
+            ("max_metrics_duration", self.max_metrics_duration),
+            ("search_timeout", self.search_timeout),
+        ];
+        for (field, value) in durations {
+            if value.is_some_and(|d| d.is_zero()) {
+                errors.push(FieldError::new(field, "must be longer than 0s"));
+            }
+        }
+        errors
+    }
+
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("overrides serialise")
     }
@@ -111,14 +143,100 @@ impl LimitOverrides {
 }
 
 /// A tenant as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
     pub id: TenantId,
     pub display_name: String,
     pub status: TenantStatus,
     pub limits: LimitOverrides,
+    /// Its metrics-generator settings (the defaults until set).
+    pub generator: GeneratorSettings,
+    /// 1 at creation, +1 on every change of the tenant (display name, status, limits,
+    /// generator): the precondition of [`crate::TenantStore::update_tenant`].
+    pub version: u64,
     pub created_at: SystemTime,
     pub updated_at: SystemTime,
+}
+
+/// Which tenants [`crate::TenantStore::list_tenants_page`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantQuery {
+    /// Only tenants in this status; all when `None`.
+    pub status: Option<TenantStatus>,
+    /// Only tenants whose ID sorts after this one (the previous page's `next`).
+    pub after: Option<TenantId>,
+    /// At most this many, 1 to [`TenantQuery::MAX_LIMIT`].
+    pub limit: usize,
+}
+
+impl TenantQuery {
+    pub const MAX_LIMIT: usize = 1000;
+}
+
+/// One page of tenants, ordered by ID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantPage {
+    pub tenants: Vec<Tenant>,
+    /// The last ID of this page when more tenants follow: the next query's `after`.
+    pub next: Option<TenantId>,
+}
+
+/// The fields [`crate::TenantStore::update_tenant`] sets; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantUpdate {
+    pub display_name: Option<String>,
+    pub status: Option<TenantStatus>,
+    /// Replaces the whole override set.
+    pub limits: Option<LimitOverrides>,
+    /// Replaces the whole generator settings.
+    pub generator: Option<GeneratorSettings>,
+}
+
+impl TenantUpdate {
+    /// Whether no field is set (such an update changes nothing).
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none()
+            && self.status.is_none()
+            && self.limits.is_none()
+            && self.generator.is_none()
+    }
+
+    /// Refuses limits or generator settings that do not validate, naming every bad field.
+    pub(crate) fn check(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        if let Some(limits) = &self.limits {
+            errors.extend(
+                limits
+                    .validate()
+                    .into_iter()
+                    .map(|e| FieldError::new(format!("limits.{}", e.field), e.message)),
+            );
+        }
+        if let Some(generator) = &self.generator {
+            errors.extend(
+                generator
+                    .validate()
+                    .into_iter()
+                    .map(|e| FieldError::new(format!("generator.{}", e.field), e.message)),
+            );
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Err(Error::Invalid(format!(
+            "invalid tenant settings: {}",
+            list.join("; ")
+        )))
+    }
+}
+
+pub(crate) fn generator_to_json(settings: &GeneratorSettings) -> String {
+    serde_json::to_string(settings).expect("generator settings serialise")
+}
+
+pub(crate) fn generator_from_json(text: &str) -> Result<GeneratorSettings> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("generator settings: {e}")))
 }
 
 /// What a key may do.
@@ -279,6 +397,51 @@ mod tests {
         assert_eq!(LimitOverrides::from_json(&json).unwrap(), overrides);
         assert_eq!(LimitOverrides::default().to_json(), "{}");
         assert!(LimitOverrides::from_json(r#"{"nope":1}"#).is_err());
+    }
+
+    #[test]
+    fn overrides_validate_where_zero_cannot_be_meant() {
+        assert!(LimitOverrides::default().validate().is_empty());
+        let zeros = LimitOverrides {
+            ingestion_rate_bytes: Some(0),
+            ingestion_burst_bytes: Some(0),
+            max_bytes_per_trace: Some(0),
+            block_retention: Some(Duration::ZERO),
+            search_timeout: Some(Duration::ZERO),
+            max_spans_per_span_set: Some(0),
+            // 0 means "none" for these.
+            max_attribute_bytes: Some(0),
+            daily_ingest_bytes: Some(0),
+            monthly_ingest_bytes: Some(0),
+            query_rate: Some(0),
+            max_search_bytes: Some(0),
+            ..LimitOverrides::default()
+        };
+        let fields: Vec<String> = zeros.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "ingestion_rate_bytes",
+                "ingestion_burst_bytes",
+                "max_bytes_per_trace",
+                "max_spans_per_span_set",
+                "block_retention",
+                "search_timeout",
+            ]
+        );
+        let update = TenantUpdate {
+            limits: Some(zeros),
+            generator: Some(GeneratorSettings {
+                max_active_series: 0,
+                ..GeneratorSettings::default()
+            }),
+            ..TenantUpdate::default()
+        };
+        let err = update.check().unwrap_err().to_string();
+        assert!(err.contains("limits.block_retention"), "{err}");
+        assert!(err.contains("generator.max_active_series"), "{err}");
+        assert!(TenantUpdate::default().check().is_ok());
+        assert!(TenantUpdate::default().is_empty());
     }
 
     #[test]

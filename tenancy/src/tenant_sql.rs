@@ -9,10 +9,10 @@ use sextant_model::TenantId;
 use crate::admin::AdminToken;
 use crate::error::{Error, Result};
 use crate::keys::KeyDigest;
-use crate::tenant::{ApiKey, KeyRecord, LimitOverrides, Scopes, Tenant};
+use crate::tenant::{ApiKey, KeyRecord, LimitOverrides, Scopes, Tenant, generator_from_json};
 
-/// A `tenants` row in [`TENANT_COLUMNS`] order.
-pub(crate) type TenantTuple = (String, String, String, String, i64, i64);
+/// A `tenants` row in [`SELECT_TENANTS`] order.
+pub(crate) type TenantTuple = (String, String, String, String, String, i64, i64, i64);
 
 /// An `api_keys` row in [`KEY_COLUMNS`] order.
 pub(crate) type KeyTuple = (
@@ -48,8 +48,10 @@ pub(crate) fn admin_token_from_row(t: AdminTokenTuple) -> Result<(KeyDigest, Adm
     ))
 }
 
-pub(crate) const SELECT_TENANTS: &str =
-    "SELECT id, display_name, status, limits, created_at, updated_at FROM tenants";
+pub(crate) const SELECT_TENANTS: &str = "SELECT id, display_name, status, limits, generator, \
+    version, created_at, updated_at FROM tenants";
+pub(crate) const UPDATE_TENANT: &str = "UPDATE tenants SET display_name = ?, status = ?, \
+    limits = ?, generator = ?, version = ?, updated_at = ? WHERE id = ?";
 pub(crate) const SELECT_KEYS: &str = "SELECT key_id, tenant, digest, scopes, read_tenants, \
     expires_at, revoked_at, created_at, last_used_at, description FROM api_keys";
 pub(crate) const BUMP: &str = "UPDATE tenancy_revision SET revision = revision + 1 WHERE id = 1";
@@ -92,8 +94,13 @@ pub(crate) fn tenant_from_row(t: TenantTuple) -> Result<Tenant> {
         display_name: t.1,
         status: crate::tenant::parse_status(&t.2).map_err(|e| Error::Corrupt(e.to_string()))?,
         limits: LimitOverrides::from_json(&t.3)?,
-        created_at: from_millis(t.4),
-        updated_at: from_millis(t.5),
+        generator: generator_from_json(&t.4)?,
+        version: u64::try_from(t.5)
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| Error::Corrupt(format!("tenant {} has version {}", t.0, t.5)))?,
+        created_at: from_millis(t.6),
+        updated_at: from_millis(t.7),
     })
 }
 
@@ -120,6 +127,19 @@ pub(crate) fn key_from_row(t: KeyTuple) -> Result<KeyRecord> {
     })
 }
 
+/// `pattern` for `LIKE … ESCAPE '\'` matching lease names `*/<tenant>` (tenant IDs may hold
+/// `_`, a `LIKE` wildcard).
+pub(crate) fn tenant_lease_pattern(id: &TenantId) -> String {
+    let mut pattern = String::from("%/");
+    for c in id.as_str().chars() {
+        if matches!(c, '_' | '%' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
+}
+
 pub(crate) fn read_tenants_json(read: &[TenantId]) -> String {
     let ids: Vec<&str> = read.iter().map(TenantId::as_str).collect();
     serde_json::to_string(&ids).expect("strings serialise")
@@ -140,12 +160,14 @@ macro_rules! tenant_store {
         use crate::rows::unix_millis;
         use crate::store::TenantStore;
         use crate::tenant::{
-            ApiKey, KeyRecord, LimitOverrides, NewKey, Snapshot, Tenant, TenantStatus,
+            ApiKey, KeyRecord, LimitOverrides, NewKey, Snapshot, Tenant, TenantPage, TenantQuery,
+            TenantStatus, TenantUpdate, generator_to_json,
         };
         use crate::tenant_sql::{
             AdminTokenTuple, BUMP, INSERT_KEY, INSERT_TENANT, KeyTuple, REVISION,
-            SELECT_ADMIN_TOKENS, SELECT_KEYS, SELECT_TENANTS, TenantTuple, admin_token_from_row,
-            key_from_row, read_tenants_json, tenant_from_row,
+            SELECT_ADMIN_TOKENS, SELECT_KEYS, SELECT_TENANTS, TenantTuple, UPDATE_TENANT,
+            admin_token_from_row, key_from_row, read_tenants_json, tenant_from_row,
+            tenant_lease_pattern,
         };
 
         async fn bump(conn: &mut $conn) -> Result<()> {
@@ -189,36 +211,27 @@ macro_rules! tenant_store {
             Error::NotFound(format!("tenant {id} does not exist"))
         }
 
-        impl $store {
-            /// Updates one tenant column with `sql` (binding `value`, `updated_at`, `id`),
-            /// bumps the revision and returns the tenant as it now is.
-            async fn update_tenant(
-                &self,
-                id: &TenantId,
-                sql: &'static str,
-                value: String,
-            ) -> Result<Tenant> {
-                let now = unix_millis((self.clock)());
-                let mut tx = self
-                    .pool
-                    .begin_with($write)
+        /// Removes `id` from the read tenants of every key that lists it.
+        async fn forget_read_tenant(conn: &mut $conn, id: &TenantId) -> Result<()> {
+            // Tenant IDs hold no quote, so this finds exactly the arrays naming `id`.
+            let sql = format!("{SELECT_KEYS} WHERE read_tenants LIKE ?");
+            let rows: Vec<KeyTuple> = sqlx::query_as($sql(&sql))
+                .bind(format!("%\"{id}\"%"))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(Error::db("read keys reading tenant"))?;
+            for row in rows {
+                let key = key_from_row(row)?.key;
+                let kept: Vec<TenantId> =
+                    key.read_tenants.into_iter().filter(|t| t != id).collect();
+                sqlx::query($sql("UPDATE api_keys SET read_tenants = ? WHERE key_id = ?"))
+                    .bind(read_tenants_json(&kept))
+                    .bind(&key.key_id)
+                    .execute(&mut *conn)
                     .await
-                    .map_err(Error::db("begin tenant update"))?;
-                let done = sqlx::query($sql(sql))
-                    .bind(value)
-                    .bind(now)
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::db("update tenant"))?;
-                if done.rows_affected() != 1 {
-                    return Err(not_found(id));
-                }
-                bump(&mut tx).await?;
-                let tenant = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-                tx.commit().await.map_err(Error::db("commit tenant update"))?;
-                Ok(tenant)
+                    .map_err(Error::db("update key read tenants"))?;
             }
+            Ok(())
         }
 
         #[async_trait]
@@ -266,18 +279,166 @@ macro_rules! tenant_store {
                 rows.into_iter().map(tenant_from_row).collect()
             }
 
+            async fn list_tenants_page(&self, query: &TenantQuery) -> Result<TenantPage> {
+                if !(1..=TenantQuery::MAX_LIMIT).contains(&query.limit) {
+                    return Err(Error::Invalid(format!(
+                        "limit must be 1 to {} (got {})",
+                        TenantQuery::MAX_LIMIT,
+                        query.limit
+                    )));
+                }
+                let mut sql = format!("{SELECT_TENANTS} WHERE 1 = 1");
+                if query.status.is_some() {
+                    sql.push_str(" AND status = ?");
+                }
+                if query.after.is_some() {
+                    sql.push_str(" AND id > ?");
+                }
+                sql.push_str(" ORDER BY id LIMIT ?");
+                let sql = $sql(&sql);
+                let mut select = sqlx::query_as::<_, TenantTuple>(sql);
+                if let Some(status) = query.status {
+                    select = select.bind(status.as_str());
+                }
+                if let Some(after) = &query.after {
+                    select = select.bind(after.as_str());
+                }
+                // One more than asked tells whether another page follows.
+                let rows = select
+                    .bind(i64::try_from(query.limit + 1).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(Error::db("list tenants"))?;
+                let more = rows.len() > query.limit;
+                let tenants = rows
+                    .into_iter()
+                    .take(query.limit)
+                    .map(tenant_from_row)
+                    .collect::<Result<Vec<_>>>()?;
+                let next = if more {
+                    tenants.last().map(|t| t.id.clone())
+                } else {
+                    None
+                };
+                Ok(TenantPage { tenants, next })
+            }
+
             async fn set_status(&self, id: &TenantId, status: TenantStatus) -> Result<Tenant> {
-                let sql = "UPDATE tenants SET status = ?, updated_at = ? WHERE id = ?";
-                let tenant = self
-                    .update_tenant(id, sql, status.as_str().to_owned())
-                    .await?;
-                tracing::info!(tenant = %id, status = status.as_str(), "tenant status set");
-                Ok(tenant)
+                let update = TenantUpdate {
+                    status: Some(status),
+                    ..TenantUpdate::default()
+                };
+                TenantStore::update_tenant(self, id, update, None).await
             }
 
             async fn set_limits(&self, id: &TenantId, limits: LimitOverrides) -> Result<Tenant> {
-                let sql = "UPDATE tenants SET limits = ?, updated_at = ? WHERE id = ?";
-                self.update_tenant(id, sql, limits.to_json()).await
+                let update = TenantUpdate {
+                    limits: Some(limits),
+                    ..TenantUpdate::default()
+                };
+                TenantStore::update_tenant(self, id, update, None).await
+            }
+
+            async fn update_tenant(
+                &self,
+                id: &TenantId,
+                update: TenantUpdate,
+                expected_version: Option<u64>,
+            ) -> Result<Tenant> {
+                update.check()?;
+                let now = unix_millis((self.clock)());
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin tenant update"))?;
+                // The revision row first: every tenant mutation takes its lock before the
+                // tenant's, so the read below stays true until commit and none deadlock.
+                bump(&mut tx).await?;
+                let current = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+                if let Some(expected) = expected_version
+                    && expected != current.version
+                {
+                    return Err(Error::Stale {
+                        current: current.version,
+                    });
+                }
+                if update.status.is_some() && current.status == TenantStatus::Deleting {
+                    return Err(Error::Invalid(format!(
+                        "tenant {id} is being deleted; its status cannot change"
+                    )));
+                }
+                if update.is_empty() {
+                    // Nothing to change: the bump above is rolled back.
+                    return Ok(current);
+                }
+                let status_changed = update.status.is_some_and(|s| s != current.status);
+                let display_name = update.display_name.unwrap_or(current.display_name);
+                let status = update.status.unwrap_or(current.status);
+                let limits = update.limits.unwrap_or(current.limits);
+                let generator = update.generator.unwrap_or(current.generator);
+                let version = crate::rows::to_db("tenant version", current.version + 1)?;
+                sqlx::query($sql(UPDATE_TENANT))
+                    .bind(&display_name)
+                    .bind(status.as_str())
+                    .bind(limits.to_json())
+                    .bind(generator_to_json(&generator))
+                    .bind(version)
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("update tenant"))?;
+                let tenant = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+                tx.commit().await.map_err(Error::db("commit tenant update"))?;
+                if status_changed {
+                    tracing::info!(tenant = %id, status = status.as_str(), "tenant status set");
+                }
+                tracing::info!(tenant = %id, version = tenant.version, "tenant updated");
+                Ok(tenant)
+            }
+
+            async fn purge_tenant(&self, id: &TenantId) -> Result<bool> {
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin purge tenant"))?;
+                bump(&mut tx).await?;
+                let Some(current) = tenant_in(&mut tx, id).await? else {
+                    return Ok(false);
+                };
+                if current.status != TenantStatus::Deleting {
+                    return Err(Error::Invalid(format!(
+                        "tenant {id} is {}: only a deleting tenant can be purged",
+                        current.status
+                    )));
+                }
+                let statements = [
+                    ("DELETE FROM api_keys WHERE tenant = ?", "purge keys"),
+                    ("DELETE FROM blocks WHERE tenant = ?", "purge blocks"),
+                ];
+                for (statement, operation) in statements {
+                    sqlx::query($sql(statement))
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Error::db(operation))?;
+                }
+                forget_read_tenant(&mut tx, id).await?;
+                sqlx::query($sql("DELETE FROM leases WHERE name LIKE ? ESCAPE '\\'"))
+                    .bind(tenant_lease_pattern(id))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("purge leases"))?;
+                sqlx::query($sql("DELETE FROM tenants WHERE id = ?"))
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("purge tenant"))?;
+                tx.commit().await.map_err(Error::db("commit purge tenant"))?;
+                tracing::info!(tenant = %id, "tenant purged");
+                Ok(true)
             }
 
             async fn create_key(&self, new: NewKey, pepper: &Pepper) -> Result<(ApiKey, String)> {
@@ -446,6 +607,12 @@ mod tests {
             numbered("UPDATE t SET a = ? WHERE b = ? AND c < ?"),
             "UPDATE t SET a = $1 WHERE b = $2 AND c < $3"
         );
+    }
+
+    #[test]
+    fn lease_patterns_escape_wildcards() {
+        let id = TenantId::new("a_b-c").unwrap();
+        assert_eq!(tenant_lease_pattern(&id), "%/a\\_b-c");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Usage per tenant and UTC day as the store keeps it: accepted bytes and spans, and discarded
-//! spans and bytes by reason. Written in batches by the control plane's meter.
+//! Usage per tenant and UTC day as the store keeps it: accepted bytes and spans, query
+//! requests, and discarded spans and bytes by reason (counters, written in batches by the
+//! control plane's meter), and the bytes and blocks stored (a level, set from the catalog).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -113,8 +114,24 @@ pub struct UsageRow {
     pub day: UtcDay,
     pub accepted_bytes: u64,
     pub accepted_spans: u64,
+    /// Query-API requests.
+    pub queries: u64,
+    /// Bytes stored in blocks that day: a level, set by [`UsageStore::record_storage`] and
+    /// ignored by [`UsageStore::add_usage`].
+    pub stored_bytes: u64,
+    /// Blocks stored that day: a level like `stored_bytes`.
+    pub stored_blocks: u64,
     /// `(spans, bytes)` discarded, by reason.
     pub discarded: BTreeMap<DiscardReason, (u64, u64)>,
+}
+
+/// What one tenant stores on one UTC day: the level [`UsageStore::record_storage`] sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageLevel {
+    pub tenant: TenantId,
+    pub day: UtcDay,
+    pub bytes: u64,
+    pub blocks: u64,
 }
 
 impl UsageRow {
@@ -125,14 +142,19 @@ impl UsageRow {
             day,
             accepted_bytes: 0,
             accepted_spans: 0,
+            queries: 0,
+            stored_bytes: 0,
+            stored_blocks: 0,
             discarded: BTreeMap::new(),
         }
     }
 
-    /// Adds `other`'s counts (of the same tenant and day) to this row.
+    /// Adds `other`'s counters (of the same tenant and day) to this row; the stored levels
+    /// are not counters and stay as they are.
     pub fn add(&mut self, other: &UsageRow) {
         self.accepted_bytes = self.accepted_bytes.saturating_add(other.accepted_bytes);
         self.accepted_spans = self.accepted_spans.saturating_add(other.accepted_spans);
+        self.queries = self.queries.saturating_add(other.queries);
         for (reason, (spans, bytes)) in &other.discarded {
             let slot = self.discarded.entry(*reason).or_default();
             slot.0 = slot.0.saturating_add(*spans);
@@ -149,9 +171,14 @@ pub(crate) fn parse_reason(s: &str) -> Option<DiscardReason> {
 /// Usage per tenant and UTC day in the control-plane database.
 #[async_trait]
 pub trait UsageStore: Send + Sync + 'static {
-    /// Adds every row's counts to what is stored for its tenant and day, in one transaction
-    /// (all or nothing).
+    /// Adds every row's counters (accepted bytes and spans, queries, discards) to what is
+    /// stored for its tenant and day, in one transaction (all or nothing). The rows' stored
+    /// levels are ignored.
     async fn add_usage(&self, rows: &[UsageRow]) -> Result<()>;
+
+    /// Sets (overwrites) the stored bytes and blocks of each row's tenant and day, creating
+    /// the day's row when needed, in one transaction (all or nothing).
+    async fn record_storage(&self, rows: &[StorageLevel]) -> Result<()>;
 
     /// `tenant`'s usage from `from` to `to` inclusive, ordered by day; days without usage are
     /// left out.

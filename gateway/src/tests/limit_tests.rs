@@ -215,6 +215,7 @@ async fn usage_counts_accepted_bytes_spans_and_discards() {
                 UsageDelta {
                     accepted_bytes: 40,
                     accepted_spans: 3,
+                    queries: 0,
                     discarded: vec![Discard {
                         reason: DiscardReason::InvalidSpanId,
                         spans: 2,

@@ -408,3 +408,43 @@ async fn search_routes_need_read_access_to_every_tenant_named() {
     assert_eq!(app.searcher.tag_name_requests.lock().unwrap().len(), 2);
     assert_eq!(app.searcher.tag_value_requests.lock().unwrap().len(), 2);
 }
+
+/// The tenants each recorded usage delta counted a query for, draining them.
+fn queries_recorded(app: &App) -> Vec<(String, u64)> {
+    app.usage
+        .recorded
+        .lock()
+        .unwrap()
+        .drain(..)
+        .map(|(t, _, d)| {
+            assert_eq!(
+                (d.accepted_bytes, d.accepted_spans, d.discarded.len()),
+                (0, 0, 0),
+                "a query is not ingest"
+            );
+            (t.to_string(), d.queries)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_query_request_counts_one_query_per_tenant_read() {
+    let app = app();
+    let (status, _, body) = send(app.router(), get_as("/api/search?q=%7B%7D", "acme")).await;
+    assert_eq!(status, 200, "{}", text(&body));
+    assert_eq!(queries_recorded(&app), [("acme".to_owned(), 1)]);
+    // A federated search counts once for each tenant it reads.
+    let (status, _, body) = send(app.router(), get_as("/api/search", "acme|other")).await;
+    assert_eq!(status, 200, "{}", text(&body));
+    assert_eq!(
+        queries_recorded(&app),
+        [("acme".to_owned(), 1), ("other".to_owned(), 1)]
+    );
+    for uri in ROUTES {
+        send(app.router(), get_as(uri, "acme")).await;
+        assert_eq!(queries_recorded(&app), [("acme".to_owned(), 1)], "{uri}");
+    }
+    let (status, _, _) = send(app.router(), get_as("/api/echo", "acme")).await;
+    assert_eq!(status, 200);
+    assert!(queries_recorded(&app).is_empty(), "echo is no query");
+}

@@ -33,6 +33,8 @@ impl World {
                     display_name: id.into(),
                     status,
                     limits: LimitOverrides::default(),
+                    generator: sextant_model::GeneratorSettings::default(),
+                    version: 1,
                     created_at: clock.now(),
                     updated_at: clock.now(),
                 },

@@ -262,6 +262,9 @@ fn row(
         day: day(d),
         accepted_bytes: bytes,
         accepted_spans: spans,
+        queries: 0,
+        stored_bytes: 0,
+        stored_blocks: 0,
         discarded: discards
             .iter()
             .map(|&(r, s, b)| (r, (s, b)))

@@ -1,5 +1,5 @@
 //! The conformance suite of the [`BlockCatalog`] and [`Lease`] ports and of [`TenantStore`],
-//! [`AdminStore`] and [`UsageStore`]: every implementation (SQLite in memory and on file,
+//! [`AdminStore`], [`UsageStore`] and [`AuditStore`]: every implementation (SQLite in memory and on file,
 //! Postgres) runs these same functions against a fresh store each.
 //!
 //! Use: build a [`Harness`] over a new, empty store whose lease clock is the harness's
@@ -11,14 +11,17 @@ use std::time::Duration;
 use sextant_model::{BlockCatalog, BlockMeta, BlockState, ErrorKind, Lease, TenantId, TimeRange};
 
 use crate::admin::AdminStore;
+use crate::audit::AuditStore;
 use crate::clock::ManualClock;
 use crate::database::Database;
 use crate::store::TenantStore;
 use crate::usage::UsageStore;
 
 mod admin;
+mod admin_api;
 mod tenants;
 pub use admin::*;
+pub use admin_api::*;
 pub use tenants::*;
 
 /// A fresh store under test, seen through the ports.
@@ -29,6 +32,7 @@ pub struct Harness {
     pub tenants: Arc<dyn TenantStore>,
     pub admin: Arc<dyn AdminStore>,
     pub usage: Arc<dyn UsageStore>,
+    pub audit: Arc<dyn AuditStore>,
     /// The same store as a [`Database`], for [`crate::bootstrap`].
     pub db: Arc<Database>,
     /// The clock the store's leases are measured against.
@@ -78,6 +82,16 @@ pub const CASES: &[&str] = &[
     "usage_adds_up",
     "usage_period_totals",
     "usage_write_is_all_or_nothing",
+    "tenant_versions_and_generator_settings",
+    "tenant_update_sets_fields_in_one_change",
+    "tenant_update_refuses_a_stale_version",
+    "tenant_deleting_is_final",
+    "tenant_pages_filter_by_status",
+    "purge_only_a_deleting_tenant",
+    "purge_removes_everything_but_usage_and_audit",
+    "audit_log_reads_newest_first",
+    "audit_log_is_append_only",
+    "usage_counts_queries_and_sets_storage_levels",
 ];
 
 impl Harness {
@@ -90,6 +104,7 @@ impl Harness {
             tenants: Arc::clone(&db) as Arc<dyn TenantStore>,
             admin: Arc::clone(&db) as Arc<dyn AdminStore>,
             usage: Arc::clone(&db) as Arc<dyn UsageStore>,
+            audit: Arc::clone(&db) as Arc<dyn AuditStore>,
             db,
             clock,
         }

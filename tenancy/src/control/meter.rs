@@ -33,6 +33,7 @@ impl Meter {
     pub(super) fn record(&mut self, tenant: &TenantId, day: UtcDay, delta: &UsageDelta) {
         let nothing = delta.accepted_bytes == 0
             && delta.accepted_spans == 0
+            && delta.queries == 0
             && delta.discarded.iter().all(|d| d.spans == 0 && d.bytes == 0);
         if nothing {
             return;
@@ -49,6 +50,7 @@ impl Meter {
         let mut row = UsageRow::empty(tenant.clone(), day);
         row.accepted_bytes = delta.accepted_bytes;
         row.accepted_spans = delta.accepted_spans;
+        row.queries = delta.queries;
         for d in &delta.discarded {
             let slot = row.discarded.entry(d.reason).or_default();
             slot.0 = slot.0.saturating_add(d.spans);
@@ -146,6 +148,7 @@ mod tests {
         UsageDelta {
             accepted_bytes: bytes,
             accepted_spans: 1,
+            queries: 0,
             discarded: Vec::new(),
         }
     }
@@ -204,6 +207,7 @@ mod tests {
             &UsageDelta {
                 accepted_bytes: 0,
                 accepted_spans: 0,
+                queries: 0,
                 discarded: vec![Discard {
                     reason: DiscardReason::RateLimited,
                     spans: 0,

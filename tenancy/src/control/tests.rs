@@ -207,6 +207,7 @@ fn accepted(bytes: u64) -> UsageDelta {
     UsageDelta {
         accepted_bytes: bytes,
         accepted_spans: 2,
+        queries: 0,
         discarded: vec![Discard {
             reason: DiscardReason::TraceTooLarge,
             spans: 1,

@@ -89,10 +89,12 @@ async fn old_sqlite_schema(path: &std::path::Path) {
     let store = SqliteStore::open_file(path, &SqliteConfig::default(), true)
         .await
         .expect("open");
-    // Undo 0003 as if it had never run.
+    // Undo 0004 and 0003 as if they had never run.
     sqlx::raw_sql(
-        "DROP TABLE admin_users; DROP TABLE admin_tokens; DROP TABLE usage_daily; \
-         DROP TABLE usage_discards; DELETE FROM sextant_migrations WHERE version = 3;",
+        "DROP TABLE audit_log; DROP INDEX tenants_by_status; \
+         ALTER TABLE tenants DROP COLUMN version; ALTER TABLE tenants DROP COLUMN generator; \
+         DROP TABLE admin_users; DROP TABLE admin_tokens; DROP TABLE usage_daily; \
+         DROP TABLE usage_discards; DELETE FROM sextant_migrations WHERE version >= 3;",
     )
     .execute(&store.pool)
     .await
@@ -118,7 +120,7 @@ async fn without_migrating_a_schema_behind_is_refused_until_migrated() {
             err,
             Error::SchemaBehind {
                 found: 2,
-                expected: 3
+                expected: 4
             }
         ),
         "{err}"
@@ -148,7 +150,10 @@ async fn migrate_reports_what_it_applied() {
         .expect("open without migrating");
     assert_eq!(
         db.migrate().await.expect("migrate"),
-        ["0003 admin users, tokens and usage"]
+        [
+            "0003 admin users, tokens and usage",
+            "0004 admin api: tenant versions, generator settings, audit log, usage levels"
+        ]
     );
     assert!(db.migrate().await.expect("nothing left").is_empty());
 }

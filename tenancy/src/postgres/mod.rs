@@ -3,6 +3,7 @@
 //! waits, then finds them retired and fails with a conflict.
 
 mod admin;
+mod audit;
 mod catalog_admin;
 mod tenants;
 

@@ -2,6 +2,7 @@
 //! registration that returned is on disk.
 
 mod admin;
+mod audit;
 mod catalog;
 mod lease;
 mod tenants;
