@@ -22,11 +22,15 @@ mod body;
 mod config;
 mod error;
 mod etag;
+mod generator;
 mod grafana;
 mod keys;
+mod limits;
 mod router;
 mod session;
 mod state;
+mod tenants;
+mod usage;
 mod views;
 mod yaml;
 

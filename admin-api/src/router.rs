@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use crate::auth::authenticate;
 use crate::error::{AdminError, ErrorBody};
 use crate::state::AdminState;
-use crate::{grafana, keys, session};
+use crate::{audit, generator, grafana, keys, limits, session, tenants, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -69,9 +69,17 @@ impl Modify for SecuritySchemes {
 /// Routes that need an admin credential.
 fn protected_routes() -> OpenApiRouter<AdminState> {
     OpenApiRouter::new()
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::get, tenants::patch, tenants::delete))
+        .routes(routes!(tenants::suspend))
+        .routes(routes!(tenants::resume))
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(limits::get, limits::put, limits::patch))
+        .routes(routes!(generator::get, generator::put))
+        .routes(routes!(usage::get))
         .routes(routes!(grafana::datasources))
+        .routes(routes!(audit::list))
 }
 
 /// Routes anyone may call.

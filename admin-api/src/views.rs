@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 use sextant_model::TenantId;
-use sextant_tenancy::ApiKey;
+use sextant_tenancy::{ApiKey, Tenant};
 use utoipa::ToSchema;
 
 use crate::error::{AdminError, Result};
@@ -35,6 +35,39 @@ pub(crate) fn no_tenant(id: &str) -> AdminError {
         "no tenant {:?}",
         id.chars().take(80).collect::<String>()
     ))
+}
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct TenantView {
+    /// `[a-z0-9][a-z0-9_-]{2,63}`, immutable.
+    pub(crate) id: String,
+    pub(crate) display_name: String,
+    /// `active`, `suspended` (ingest refused, reads allowed) or `deleting` (everything
+    /// refused while its data is removed).
+    pub(crate) status: String,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    /// Grows on every change of the tenant, its limits or generator settings: the `ETag`.
+    pub(crate) version: u64,
+}
+
+impl From<&Tenant> for TenantView {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            display_name: t.display_name.clone(),
+            status: t.status.as_str().to_owned(),
+            created_at: rfc3339(t.created_at),
+            updated_at: rfc3339(t.updated_at),
+            version: t.version,
+        }
+    }
+}
+
+/// A JSON value for the audit log (views always serialise).
+pub(crate) fn json<T: Serialize>(view: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(view).ok()
 }
 
 /// An API key as listed.

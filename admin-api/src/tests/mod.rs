@@ -2,9 +2,13 @@
 //! and a real `ControlPlane` authenticating from its snapshot.
 
 mod auth_tests;
+mod generator_tests;
 mod grafana_tests;
 mod key_tests;
+mod limits_tests;
 mod openapi_tests;
+mod tenant_tests;
+mod usage_audit_tests;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
