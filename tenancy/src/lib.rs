@@ -1,5 +1,5 @@
 //! The control-plane database: tenants, API keys, admin users and tokens, limits, quotas,
-//! usage, the block catalog and leases, on Postgres and on SQLite (the embedded default). The
+//! usage, the audit log, the block catalog and leases, on Postgres and on SQLite (the embedded default). The
 //! only crate that speaks SQL; it implements the model's `TenantDirectory`, `Authenticator`,
 //! `UsageMeter`, `BlockCatalog` and `Lease` ports. It must not reach for object storage, the
 //! pipeline or the edge.
@@ -16,12 +16,18 @@
 //! so the workspace builds without a database.
 //!
 //! Stores: [`TenantStore`] (tenants, their [`LimitOverrides`] merged field by field over the
-//! configured [`sextant_model::Limits`], API keys `sxt_<12 base32 id>_<32 base62 secret><6
+//! configured [`sextant_model::Limits`] and their [`sextant_model::GeneratorSettings`], each
+//! with a version for optimistic concurrency ([`TenantStore::update_tenant`] with an expected
+//! version, else [`Error::Stale`]), paged listing, and the purge of a `deleting` tenant with
+//! its keys, catalog rows and leases; API keys `sxt_<12 base32 id>_<32 base62 secret><6
 //! base62 CRC32>` of which only `HMAC-SHA-256(pepper, secret)` is kept), [`AdminStore`] (admin
 //! users with Argon2id PHC passwords at OWASP's parameters, rehashed on sign-in when weaker;
-//! admin tokens `sxa_…` or operator-supplied, kept as the HMAC of the whole string) and
-//! [`UsageStore`] (accepted bytes and spans, and discards by reason, per tenant and
-//! [`UtcDay`]). Every mutation of what a [`Snapshot`] holds (tenants, keys, admin tokens) bumps
+//! admin tokens `sxa_…` or operator-supplied, kept as the HMAC of the whole string),
+//! [`UsageStore`] (accepted bytes and spans, query requests and discards by reason, counted,
+//! and stored bytes and blocks, a level set by [`UsageStore::record_storage`], per tenant and
+//! [`UtcDay`]; kept when a tenant is purged) and [`AuditStore`] (the append-only log of admin
+//! mutations, newest first by a cursor; triggers on both engines refuse changing it).
+//! Every mutation of what a [`Snapshot`] holds (tenants, keys, admin tokens) bumps
 //! [`TenantStore::revision`] in its transaction; on Postgres a trigger then NOTIFYs
 //! `sextant_tenancy`. [`bootstrap`] turns an empty database into a usable one on a first start
 //! (tenant `single-tenant`, a read+write key, an admin token), exactly once under races. Every

@@ -408,7 +408,10 @@ pub async fn purge_removes_everything_but_usage_and_audit(h: &Harness) {
     assert!(s.list_keys(&a).await.expect("keys").is_empty());
     let snap = s.snapshot().await.expect("snapshot");
     assert!(!snap.tenants.contains_key(&a));
-    assert_eq!(snap.keys[&key_b.key_id].key.read_tenants, [x.clone()]);
+    assert_eq!(
+        snap.keys[&key_b.key_id].key.read_tenants,
+        std::slice::from_ref(&x)
+    );
     let everything = TimeRange::new(0, u64::MAX);
     let blocks = h.catalog.candidates(&a, everything).await.expect("a");
     assert!(blocks.is_empty());

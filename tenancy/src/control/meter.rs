@@ -227,4 +227,24 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].accepted_bytes, rows[0].accepted_spans), (6, 2));
     }
+
+    #[test]
+    fn queries_are_counted_and_flushed_but_are_no_ingest() {
+        let mut m = Meter::new(day("2026-03-15"), Vec::new());
+        let d = day("2026-03-15");
+        let query = UsageDelta {
+            queries: 1,
+            ..UsageDelta::default()
+        };
+        m.record(&t("aaa"), d, &query);
+        m.record(&t("aaa"), d, &query);
+        m.record(&t("bbb"), d, &query);
+        assert_eq!(m.usage(&t("aaa"), d), PeriodUsage::default(), "no quota");
+        let rows = m.take_pending();
+        let counted: Vec<(&str, u64, u64)> = rows
+            .iter()
+            .map(|r| (r.tenant.as_str(), r.queries, r.accepted_bytes))
+            .collect();
+        assert_eq!(counted, [("aaa", 2, 0), ("bbb", 1, 0)]);
+    }
 }
