@@ -18,6 +18,7 @@
 //! object storage; the block module documents the schema (format version [`FORMAT_VERSION`]).
 
 mod block;
+mod compact;
 mod error;
 mod object;
 mod wal;
@@ -25,7 +26,12 @@ mod wal;
 pub use block::{
     BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, BlockSearchResult, DATA_FILE, FORMAT_VERSION,
     FORMAT_VERSION_KEY, META_FILE, Projection, RowGroupInfo, TraceBloom, TraceSelect,
-    block_overlaps, find_trace, read_block_info, search_block, search_block_select, write_block,
+    block_overlaps, find_trace, read_block_info, read_block_traces, search_block,
+    search_block_select, write_block,
+};
+pub use compact::{
+    CompactionMetrics, Compactor, CompactorConfig, CompactorParts, Faults, NoFaults, PassReport,
+    Step, delete_block_objects, delete_tenant_objects,
 };
 pub use error::{Error, Result, WAL_RETRY_AFTER};
 pub use object::{

@@ -23,7 +23,10 @@ pub async fn live_blocks_in_start_order(h: &Harness) {
     }
     let live = h.catalog.live_blocks(&a).await.expect("live");
     assert_eq!(names(&live), ["early-1", "early-2", "late"]);
-    assert!(live.iter().all(|m| m.state == BlockState::Live && m.tenant == a));
+    assert!(
+        live.iter()
+            .all(|m| m.state == BlockState::Live && m.tenant == a)
+    );
     h.catalog
         .swap(&a, &["late".to_owned()], Vec::new())
         .await
@@ -59,7 +62,10 @@ pub async fn retire_hides_blocks_and_records_when(h: &Harness) {
     assert_eq!(ids(h, &t, 0, 100).await, ["c"]);
     // Idempotent: retired blocks are left as they are.
     assert_eq!(
-        h.catalog.retire(&t, &["a".to_owned()]).await.expect("again"),
+        h.catalog
+            .retire(&t, &["a".to_owned()])
+            .await
+            .expect("again"),
         0
     );
     // Another tenant's retire touches nothing here.
@@ -72,10 +78,7 @@ pub async fn retire_hides_blocks_and_records_when(h: &Harness) {
     );
     assert_eq!(ids(h, &t, 0, 100).await, ["c"]);
     h.clock.advance(Duration::from_secs(10));
-    assert_eq!(
-        h.catalog.retire(&t, &["c".to_owned()]).await.expect("c"),
-        1
-    );
+    assert_eq!(h.catalog.retire(&t, &["c".to_owned()]).await.expect("c"), 1);
     let before_first = first - Duration::from_millis(1);
     assert!(
         h.catalog
@@ -176,8 +179,5 @@ pub async fn forget_removes_only_retired_blocks(h: &Harness) {
         .await
         .expect("retire");
     assert!(h.catalog.forget(&b, "old").await.expect("forget"));
-    assert_eq!(
-        h.catalog.tenants_with_blocks().await.expect("tenants"),
-        [a]
-    );
+    assert_eq!(h.catalog.tenants_with_blocks().await.expect("tenants"), [a]);
 }
