@@ -92,14 +92,14 @@ impl CompactorConfig {
             ("lease_ttl", self.lease_ttl),
         ] {
             if value.is_zero() {
-                out.push(format!("{prefix}{name} must be greater than zero"));
+                out.push(format!("{prefix}{name}: must be greater than zero"));
             }
         }
         if self.max_inputs < 2 {
-            out.push(format!("{prefix}max_inputs must be at least 2"));
+            out.push(format!("{prefix}max_inputs: must be at least 2"));
         }
         if self.max_block_bytes == 0 {
-            out.push(format!("{prefix}max_block_bytes must be greater than zero"));
+            out.push(format!("{prefix}max_block_bytes: must be greater than zero"));
         }
         out
     }
