@@ -14,8 +14,16 @@
 //! overwrites rather than duplicates. Listing the bucket ([`list_tenants`],
 //! [`list_block_folders`]) is only for `sextant store repair`.
 //!
-//! Blocks ([`write_block`], [`find_trace`], [`search_block`]) are the immutable Parquet form of completed traces on
-//! object storage; the block module documents the schema (format version [`FORMAT_VERSION`]).
+//! Blocks ([`write_block`], [`find_trace`], [`search_block`], [`read_block_traces`]) are the
+//! immutable Parquet form of completed traces on object storage; the block module documents the
+//! schema (format version [`FORMAT_VERSION`]).
+//!
+//! The [`Compactor`] keeps a tenant's blocks in shape under the lease `compaction/<tenant>`:
+//! retention retires blocks past the tenant's `block_retention`, compaction merges small blocks
+//! of one time window into one (duplicate spans dropped; the swap of inputs for output is one
+//! catalog transaction), and retired blocks lose their objects, then their catalog rows, after a
+//! grace period. A crash at any [`Step`] leaves every span visible exactly once (tested with
+//! [`Faults`]). [`delete_tenant_objects`] removes everything under a deleted tenant's prefix.
 
 mod block;
 mod compact;

@@ -99,7 +99,9 @@ impl CompactorConfig {
             out.push(format!("{prefix}max_inputs: must be at least 2"));
         }
         if self.max_block_bytes == 0 {
-            out.push(format!("{prefix}max_block_bytes: must be greater than zero"));
+            out.push(format!(
+                "{prefix}max_block_bytes: must be greater than zero"
+            ));
         }
         out
     }
