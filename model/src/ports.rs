@@ -2,7 +2,7 @@
 //! In one process they are called directly; in a scaled deployment gRPC clients implement them.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -114,13 +114,30 @@ pub trait BlockCatalog: Send + Sync + 'static {
     async fn register(&self, block: BlockMeta) -> Result<()>;
     /// Live blocks of a tenant overlapping a range.
     async fn candidates(&self, tenant: &TenantId, range: TimeRange) -> Result<Vec<BlockMeta>>;
-    /// Replaces `inputs` by `outputs` in one transaction (compaction).
+    /// Replaces `inputs` by `outputs` in one transaction (compaction): every input must be
+    /// live (else a conflict and nothing changes); inputs become retired, their retirement time
+    /// recorded by the catalog's clock; outputs become live.
     async fn swap(
         &self,
         tenant: &TenantId,
         inputs: &[String],
         outputs: Vec<BlockMeta>,
     ) -> Result<()>;
+    /// Every live block of a tenant, ordered by start time then block ID (compaction's and
+    /// retention's candidates).
+    async fn live_blocks(&self, tenant: &TenantId) -> Result<Vec<BlockMeta>>;
+    /// Retires the listed blocks that are live (retention): invisible at once, the retirement
+    /// time recorded by the catalog's clock. Blocks not live (retired already, unknown) are
+    /// left as they are. Returns how many were retired.
+    async fn retire(&self, tenant: &TenantId, ids: &[String]) -> Result<u64>;
+    /// The retired blocks of a tenant retired at or before `before` (due for deletion once a
+    /// grace period has passed), oldest retirement first.
+    async fn retired(&self, tenant: &TenantId, before: SystemTime) -> Result<Vec<BlockMeta>>;
+    /// Removes a retired block's row once its objects are deleted. A live block is never
+    /// removed (false); so is an unknown one. True when a row was removed.
+    async fn forget(&self, tenant: &TenantId, block_id: &str) -> Result<bool>;
+    /// The tenants with at least one block, live or retired, in order.
+    async fn tenants_with_blocks(&self) -> Result<Vec<TenantId>>;
 }
 
 /// Proof of holding a lease until it expires or is released.

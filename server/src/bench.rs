@@ -6,9 +6,10 @@
 //! `trace-by-id` looks random sampled IDs up across every block (bloom pre-filter, then one row
 //! group) and prints latency percentiles; `search` times TraceQL searches and tag-values
 //! queries through the real read path over the same blocks; `metrics` times TraceQL metrics
-//! queries there.
+//! queries there; `compaction` writes its own small blocks and times merging them.
 
 mod auth;
+mod compaction;
 mod metrics;
 mod search;
 
@@ -46,6 +47,9 @@ pub(crate) enum BenchCommand {
     Search(search::SearchArgs),
     /// Measure TraceQL metrics latency and spans/s per core over blocks written by `gen-blocks`.
     Metrics(metrics::MetricsArgs),
+    /// Write small blocks with some duplicated spans, compact them into one and report MB/s
+    /// per core and bytes per span before and after.
+    Compaction(compaction::CompactionArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +105,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Auth(args) => auth::auth(args).await,
         BenchCommand::Search(args) => search::search(args).await.map(|_| ()),
         BenchCommand::Metrics(args) => metrics::metrics(args).await.map(|_| ()),
+        BenchCommand::Compaction(args) => compaction::compaction(args).await.map(|_| ()),
     }
 }
 
@@ -365,6 +370,29 @@ mod tests {
         assert!(
             !dir.path().join(".bench-search").exists(),
             "the throwaway catalog is left behind"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compaction_bench_merges_its_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let parsed = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "sextant",
+            "bench",
+            "compaction",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--blocks",
+            "3",
+        ]);
+        assert!(parsed.is_ok(), "{parsed:?}");
+        let args = compaction::CompactionArgs::for_test(dir.path().to_owned());
+        let outcome = compaction::compaction(args).await.unwrap();
+        assert_eq!(outcome.output_blocks, 1);
+        assert!(outcome.duplicates > 0, "no duplicates were dropped");
+        assert_eq!(
+            outcome.output_spans + outcome.duplicates,
+            outcome.input_spans
         );
     }
 

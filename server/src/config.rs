@@ -11,7 +11,7 @@ use serde_yaml::Value;
 use sextant_gateway::{AuthMode, GatewayConfig};
 use sextant_model::Limits;
 use sextant_pipeline::{BlockConfig, IngesterConfig};
-use sextant_store::{StorageConfig, WalConfig};
+use sextant_store::{CompactorConfig, StorageConfig, WalConfig};
 use sextant_tenancy::SqliteConfig;
 
 use crate::tls::TlsConfig;
@@ -37,6 +37,8 @@ pub struct Config {
     #[serde(serialize_with = "redact")]
     pub admin_token: Option<String>,
     pub catalog: CatalogConfig,
+    /// Compaction, retention and deletion of retired blocks.
+    pub compactor: CompactorConfig,
     pub limits: Limits,
 }
 
@@ -149,6 +151,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             admin_token: None,
             catalog: CatalogConfig::default(),
+            compactor: CompactorConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -338,6 +341,7 @@ impl Config {
         self.server.tls.validate(problems);
         problems.extend(self.wal.validate());
         problems.extend(self.storage.validate());
+        problems.extend(self.compactor.problems("compactor."));
         let pipeline = sextant_pipeline::PipelineConfig {
             ingester: self.ingester.clone(),
             wal: self.wal.clone(),
@@ -542,6 +546,7 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
         }
     };
     let catalog = section::<CatalogConfig>(tree, "catalog", problems);
+    let compactor = section::<CompactorConfig>(tree, "compactor", problems);
     let limits = section::<Limits>(tree, "limits", problems);
     Some(Config {
         data_dir,
@@ -556,6 +561,7 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
         auth: auth?,
         admin_token,
         catalog: catalog?,
+        compactor: compactor?,
         limits: limits?,
     })
 }

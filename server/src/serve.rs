@@ -19,7 +19,7 @@ use sextant_model::{
     UsageMeter,
 };
 use sextant_pipeline::{BlockBackend, Pipeline, PipelineConfig};
-use sextant_store::ObjectStoreMetrics;
+use sextant_store::{CompactionMetrics, Compactor, CompactorParts, ObjectStoreMetrics};
 use sextant_tenancy::{
     Bootstrap, ControlPlane, ControlPlaneConfig, Database, bootstrap, system_clock,
 };
@@ -107,6 +107,20 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         config.catalog.metrics_interval,
         shutdown.child_token(),
     ));
+    // compactor: retention, compaction and deletion of retired blocks, every interval.
+    let compactor_task = config.compactor.enabled.then(|| {
+        let compactor = Compactor::new(CompactorParts {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            lease: catalog.clone(),
+            tenants: control.clone() as Arc<dyn TenantDirectory>,
+            holder: lease_holder(),
+            config: config.compactor.clone(),
+            block_options: config.block.options(),
+            metrics: CompactionMetrics::register(&mut pipeline_registry),
+        });
+        tokio::spawn(compactor.run(shutdown.child_token().cancelled_owned()))
+    });
     let backend = BlockBackend {
         store,
         catalog: catalog.clone(),
@@ -215,6 +229,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     let _ = background.await;
     let _ = catalog_metrics_task.await;
+    if let Some(task) = compactor_task {
+        let _ = task.await;
+    }
     pipeline.close().await.context("closing the wal")?;
     tracing::info!("wal closed");
     match control.close().await {
@@ -225,6 +242,22 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         let _ = internal_task.await;
     }
     Ok(())
+}
+
+/// This process's lease holder name: host, process ID and a random part, so two processes
+/// (even with one host name and PID, as in containers) never share it.
+fn lease_holder() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!(
+        "{host}/{}/{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    )
 }
 
 /// Loads the pepper, creates the first admin token, tenant and key on an empty database (keys

@@ -96,6 +96,19 @@ pub enum Error {
     /// A blocking task panicked or was cancelled.
     #[error("{context}: task failed")]
     Task { context: &'static str },
+    /// A port (block catalog, lease) failed.
+    #[error("{context}: {source}")]
+    Port {
+        context: &'static str,
+        source: sextant_model::Error,
+    },
+    /// The lease a job runs under expired or was taken over: the job stopped before changing
+    /// the catalog.
+    #[error("lease {lease} was lost")]
+    LeaseLost { lease: String },
+    /// A failure injected by a test at a named step.
+    #[error("fault injected at {step}")]
+    Injected { step: &'static str },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -123,6 +136,11 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+
+    /// A port's error, with what was being done.
+    pub(crate) fn port(context: &'static str) -> impl FnOnce(sextant_model::Error) -> Self {
+        move |source| Self::Port { context, source }
     }
 
     pub(crate) fn arrow(context: impl Into<String>, source: arrow_schema::ArrowError) -> Self {
@@ -153,6 +171,9 @@ impl Error {
             }
             Self::ObjectPath { .. } => ErrorKind::Internal,
             Self::StorageConfig { .. } | Self::InvalidFetch { .. } => ErrorKind::BadRequest,
+            Self::Port { source, .. } => source.kind,
+            Self::LeaseLost { .. } => ErrorKind::Conflict,
+            Self::Injected { .. } => ErrorKind::Internal,
         }
     }
 

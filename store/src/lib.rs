@@ -14,10 +14,19 @@
 //! overwrites rather than duplicates. Listing the bucket ([`list_tenants`],
 //! [`list_block_folders`]) is only for `sextant store repair`.
 //!
-//! Blocks ([`write_block`], [`find_trace`], [`search_block`]) are the immutable Parquet form of completed traces on
-//! object storage; the block module documents the schema (format version [`FORMAT_VERSION`]).
+//! Blocks ([`write_block`], [`find_trace`], [`search_block`], [`read_block_traces`]) are the
+//! immutable Parquet form of completed traces on object storage; the block module documents the
+//! schema (format version [`FORMAT_VERSION`]).
+//!
+//! The [`Compactor`] keeps a tenant's blocks in shape under the lease `compaction/<tenant>`:
+//! retention retires blocks past the tenant's `block_retention`, compaction merges small blocks
+//! of one time window into one (duplicate spans dropped; the swap of inputs for output is one
+//! catalog transaction), and retired blocks lose their objects, then their catalog rows, after a
+//! grace period. A crash at any [`Step`] leaves every span visible exactly once (tested with
+//! [`Faults`]). [`delete_tenant_objects`] removes everything under a deleted tenant's prefix.
 
 mod block;
+mod compact;
 mod error;
 mod object;
 mod wal;
@@ -25,7 +34,12 @@ mod wal;
 pub use block::{
     BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, BlockSearchResult, DATA_FILE, FORMAT_VERSION,
     FORMAT_VERSION_KEY, META_FILE, Projection, RowGroupInfo, TraceBloom, TraceSelect,
-    block_overlaps, find_trace, read_block_info, search_block, search_block_select, write_block,
+    block_overlaps, find_trace, read_block_info, read_block_traces, search_block,
+    search_block_select, write_block,
+};
+pub use compact::{
+    CompactionMetrics, Compactor, CompactorConfig, CompactorParts, Faults, NoFaults, PassReport,
+    Step, delete_block_objects, delete_tenant_objects,
 };
 pub use error::{Error, Result, WAL_RETRY_AFTER};
 pub use object::{

@@ -340,6 +340,11 @@ delegate!(BlockCatalog {
     candidates(tenant: &TenantId, range: TimeRange) -> sextant_model::Result<Vec<BlockMeta>>;
     swap(tenant: &TenantId, inputs: &[String], outputs: Vec<BlockMeta>)
         -> sextant_model::Result<()>;
+    live_blocks(tenant: &TenantId) -> sextant_model::Result<Vec<BlockMeta>>;
+    retire(tenant: &TenantId, ids: &[String]) -> sextant_model::Result<u64>;
+    retired(tenant: &TenantId, before: SystemTime) -> sextant_model::Result<Vec<BlockMeta>>;
+    forget(tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool>;
+    tenants_with_blocks() -> sextant_model::Result<Vec<TenantId>>;
 });
 
 delegate!(Lease {

@@ -112,6 +112,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "admin api: tenant versions, generator settings, audit log, usage levels",
         sql: include_str!("../../migrations/sqlite/0004_admin_api.sql"),
     },
+    Migration {
+        version: 5,
+        description: "block retirement time",
+        sql: include_str!("../../migrations/sqlite/0005_block_retirement.sql"),
+    },
 ];
 
 /// The Postgres migrations, in order.
@@ -136,6 +141,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         description: "admin api: tenant versions, generator settings, audit log, usage levels",
         sql: include_str!("../../migrations/postgres/0004_admin_api.sql"),
     },
+    Migration {
+        version: 5,
+        description: "block retirement time",
+        sql: include_str!("../../migrations/postgres/0005_block_retirement.sql"),
+    },
 ];
 
 /// The version table, the same on both engines.
@@ -150,14 +160,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn migrations_are_numbered_from_one_without_gaps() {
+    fn migrations_are_numbered_from_one_in_order() {
         for set in [SQLITE, POSTGRES] {
-            for (i, m) in set.iter().enumerate() {
-                assert_eq!(m.version, i as i64 + 1);
+            assert_eq!(set[0].version, 1);
+            for pair in set.windows(2) {
+                assert!(pair[0].version < pair[1].version, "{}", pair[1].name());
+            }
+            for m in set {
                 assert!(!m.sql.trim().is_empty());
             }
         }
-        assert_eq!(SQLITE.len(), POSTGRES.len());
+        let versions = |set: &[Migration]| set.iter().map(|m| m.version).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
     }
 
     #[test]
@@ -171,7 +185,10 @@ mod tests {
             .iter()
             .map(|m| m.version)
             .collect();
-        assert_eq!(missing, (2..=SQLITE.len() as i64).collect::<Vec<_>>());
+        assert_eq!(
+            missing,
+            SQLITE[1..].iter().map(|m| m.version).collect::<Vec<_>>()
+        );
         let err = check_current(behind, SQLITE).unwrap_err();
         assert!(err.to_string().contains("run `sextant migrate`"), "{err}");
         assert!(check_current(&[], SQLITE).is_err());

@@ -87,7 +87,7 @@ mod tests;
 
 pub use bloom::TraceBloom;
 pub use projection::Projection;
-pub use reader::{BlockCaches, find_trace, read_block_info};
+pub use reader::{BlockCaches, find_trace, read_block_info, read_block_traces};
 pub use search::{
     BlockSearchResult, TraceSelect, block_overlaps, search_block, search_block_select,
 };

@@ -400,3 +400,61 @@ impl ChunkReader for Sparse {
         self.slice(start, length as u64)
     }
 }
+
+/// Every trace of a block, read whole (compaction): `data.parquet` is fetched in one request
+/// and decoded row group by row group. Also returns the bytes fetched.
+pub async fn read_block_traces(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+) -> Result<(Vec<(TraceId, TracesData)>, u64)> {
+    let data_path = prefix.clone().join(DATA_FILE);
+    let bytes = get_all(store, &data_path).await?;
+    let fetched = bytes.len() as u64;
+    let traces = tokio::task::spawn_blocking(move || decode_all(bytes))
+        .await
+        .map_err(|_| Error::Task {
+            context: "decode block",
+        })??;
+    Ok((traces, fetched))
+}
+
+fn decode_all(bytes: Bytes) -> Result<Vec<(TraceId, TracesData)>> {
+    let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new())
+        .map_err(|e| Error::parquet("read block footer", e))?;
+    check_version(metadata.metadata())?;
+    let mut out = Vec::new();
+    for rg in 0..metadata.metadata().num_row_groups() {
+        let rows = usize::try_from(metadata.metadata().row_group(rg).num_rows()).unwrap_or(0);
+        // One batch per row group: row groups hold whole traces, so every trace is whole in it
+        // and parent positions resolve.
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), metadata.clone())
+                .with_row_groups(vec![rg])
+                .with_batch_size(rows.max(1))
+                .build()
+                .map_err(|e| Error::parquet("read block rows", e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| Error::arrow("read block rows", e))?;
+            let ids = batch.column(0).as_fixed_size_binary().clone();
+            let mut start = 0;
+            while start < batch.num_rows() {
+                let mut end = start + 1;
+                while end < batch.num_rows() && ids.value(end) == ids.value(start) {
+                    end += 1;
+                }
+                let id = TraceId(
+                    ids.value(start)
+                        .try_into()
+                        .map_err(|_| Error::BlockFormat {
+                            reason: "trace id is not 16 bytes".into(),
+                        })?,
+                );
+                let mut grouper = Grouper::default();
+                append_spans(&batch.slice(start, end - start), &mut grouper)?;
+                out.push((id, grouper.finish()));
+                start = end;
+            }
+        }
+    }
+    Ok(out)
+}

@@ -19,9 +19,11 @@ use crate::usage::UsageStore;
 
 mod admin;
 mod admin_api;
+mod retirement;
 mod tenants;
 pub use admin::*;
 pub use admin_api::*;
+pub use retirement::*;
 pub use tenants::*;
 
 /// A fresh store under test, seen through the ports.
@@ -60,6 +62,10 @@ pub const CASES: &[&str] = &[
     "concurrent_swaps_of_the_same_inputs",
     "lease_is_exclusive_until_expiry",
     "lease_tokens_fence_stale_holders",
+    "live_blocks_in_start_order",
+    "retire_hides_blocks_and_records_when",
+    "swap_records_when_inputs_retire",
+    "forget_removes_only_retired_blocks",
     "tenant_create_list_get",
     "tenant_duplicate_conflicts",
     "tenant_status_changes",

@@ -7,7 +7,7 @@ mod audit;
 mod catalog_admin;
 mod tenants;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use sextant_model::{BlockCatalog, BlockMeta, BlockState, Lease, LeaseGuard, TenantId, TimeRange};
@@ -180,6 +180,18 @@ const CANDIDATES: &str = "SELECT tenant, block_id, start_ns, end_ns, size_bytes,
     WHERE tenant = $1 AND state = 'live' AND start_ns <= $2 AND end_ns >= $3 \
     ORDER BY start_ns, block_id";
 
+const LIVE: &str = "SELECT tenant, block_id, start_ns, end_ns, size_bytes, span_count, \
+    trace_count, compaction_level, format_version, state FROM blocks \
+    WHERE tenant = $1 AND state = 'live' ORDER BY start_ns, block_id";
+
+const RETIRED: &str = "SELECT tenant, block_id, start_ns, end_ns, size_bytes, span_count, \
+    trace_count, compaction_level, format_version, state FROM blocks \
+    WHERE tenant = $1 AND state = 'retired' AND COALESCE(retired_at, 0) <= $2 \
+    ORDER BY COALESCE(retired_at, 0), block_id";
+
+const RETIRE: &str = "UPDATE blocks SET state = 'retired', retired_at = $1 \
+    WHERE tenant = $2 AND block_id = $3 AND state = 'live'";
+
 const INSERT: &str = "INSERT INTO blocks (tenant, block_id, start_ns, end_ns, size_bytes, \
     span_count, trace_count, compaction_level, format_version, state) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant, block_id) DO NOTHING";
@@ -235,16 +247,15 @@ impl PostgresStore {
     ) -> Result<()> {
         crate::rows::check_swap(tenant, inputs, outputs)?;
         let mut tx = self.pool.begin().await.map_err(Error::db("begin swap"))?;
+        let now = unix_millis((self.clock)());
         for id in inputs {
-            let done = sqlx::query(
-                "UPDATE blocks SET state = 'retired' \
-                 WHERE tenant = $1 AND block_id = $2 AND state = 'live'",
-            )
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::db("retire block"))?;
+            let done = sqlx::query(RETIRE)
+                .bind(now)
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("retire block"))?;
             if done.rows_affected() != 1 {
                 return Err(Error::Conflict(format!(
                     "swap input block {id} of tenant {tenant} is not live"
@@ -255,6 +266,57 @@ impl PostgresStore {
             insert_or_check(&mut tx, row).await?;
         }
         tx.commit().await.map_err(Error::db("commit swap"))
+    }
+}
+
+impl PostgresStore {
+    async fn select_blocks(
+        &self,
+        sql: &'static str,
+        tenant: &TenantId,
+        before: Option<SystemTime>,
+    ) -> Result<Vec<BlockMeta>> {
+        let mut query = sqlx::query_as::<_, BlockTuple>(sql).bind(tenant.as_str());
+        if let Some(before) = before {
+            query = query.bind(unix_millis(before));
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::db("select blocks"))?;
+        rows.into_iter()
+            .map(|t| BlockRow::from_tuple(t)?.into_meta())
+            .collect()
+    }
+
+    async fn retire_rows(&self, tenant: &TenantId, ids: &[String]) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(Error::db("begin retire"))?;
+        let now = unix_millis((self.clock)());
+        let mut retired = 0;
+        for id in ids {
+            let done = sqlx::query(RETIRE)
+                .bind(now)
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("retire block"))?;
+            retired += done.rows_affected();
+        }
+        tx.commit().await.map_err(Error::db("commit retire"))?;
+        Ok(retired)
+    }
+
+    async fn forget_row(&self, tenant: &TenantId, block_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM blocks WHERE tenant = $1 AND block_id = $2 AND state = 'retired'",
+        )
+        .bind(tenant.as_str())
+        .bind(block_id)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("forget block"))?;
+        Ok(done.rows_affected() > 0)
     }
 }
 
@@ -302,6 +364,30 @@ impl BlockCatalog for PostgresStore {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(self.swap_rows(tenant, inputs, &rows).await?)
+    }
+
+    async fn live_blocks(&self, tenant: &TenantId) -> sextant_model::Result<Vec<BlockMeta>> {
+        Ok(self.select_blocks(LIVE, tenant, None).await?)
+    }
+
+    async fn retire(&self, tenant: &TenantId, ids: &[String]) -> sextant_model::Result<u64> {
+        Ok(self.retire_rows(tenant, ids).await?)
+    }
+
+    async fn retired(
+        &self,
+        tenant: &TenantId,
+        before: SystemTime,
+    ) -> sextant_model::Result<Vec<BlockMeta>> {
+        Ok(self.select_blocks(RETIRED, tenant, Some(before)).await?)
+    }
+
+    async fn forget(&self, tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool> {
+        Ok(self.forget_row(tenant, block_id).await?)
+    }
+
+    async fn tenants_with_blocks(&self) -> sextant_model::Result<Vec<TenantId>> {
+        Ok(self.tenants().await?)
     }
 }
 

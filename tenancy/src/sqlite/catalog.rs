@@ -1,5 +1,7 @@
 //! The block catalog on SQLite.
 
+use std::time::SystemTime;
+
 use async_trait::async_trait;
 use sextant_model::{BlockCatalog, BlockMeta, BlockState, TenantId, TimeRange};
 use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
@@ -7,9 +9,11 @@ use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 use super::SqliteStore;
 use crate::TenantStats;
 use crate::error::{Error, Result};
-use crate::rows::{BlockRow, BlockTuple, clamp_to_db};
+use crate::rows::{BlockRow, BlockTuple, clamp_to_db, unix_millis};
 
 const SELECT_BLOCKS: &str = include_str!("select_blocks.sql");
+const RETIRE: &str = "UPDATE blocks SET state = 'retired', retired_at = ? \
+     WHERE tenant = ? AND block_id = ? AND state = 'live'";
 
 impl SqliteStore {
     /// Every block, live and retired, of one tenant or of all, ordered by tenant, start, ID.
@@ -94,16 +98,15 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(Error::db("begin swap"))?;
+        let now = unix_millis((self.clock)());
         for id in inputs {
-            let done = sqlx::query(
-                "UPDATE blocks SET state = 'retired' \
-                 WHERE tenant = ? AND block_id = ? AND state = 'live'",
-            )
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::db("retire block"))?;
+            let done = sqlx::query(RETIRE)
+                .bind(now)
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("retire block"))?;
             if done.rows_affected() != 1 {
                 // Dropping the transaction rolls it back.
                 return Err(Error::Conflict(format!(
@@ -115,6 +118,70 @@ impl SqliteStore {
             insert_or_check(&mut tx, row).await?;
         }
         tx.commit().await.map_err(Error::db("commit swap"))
+    }
+
+    async fn live_rows(&self, tenant: &TenantId) -> Result<Vec<BlockMeta>> {
+        let sql = format!(
+            "{SELECT_BLOCKS} WHERE tenant = ? AND state = 'live' ORDER BY start_ns, block_id"
+        );
+        let rows: Vec<BlockTuple> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::db("select live blocks"))?;
+        rows.into_iter()
+            .map(|t| BlockRow::from_tuple(t)?.into_meta())
+            .collect()
+    }
+
+    async fn retire_rows(&self, tenant: &TenantId, ids: &[String]) -> Result<u64> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::db("begin retire"))?;
+        let now = unix_millis((self.clock)());
+        let mut retired = 0;
+        for id in ids {
+            let done = sqlx::query(RETIRE)
+                .bind(now)
+                .bind(tenant.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("retire block"))?;
+            retired += done.rows_affected();
+        }
+        tx.commit().await.map_err(Error::db("commit retire"))?;
+        Ok(retired)
+    }
+
+    async fn retired_rows(&self, tenant: &TenantId, before: SystemTime) -> Result<Vec<BlockMeta>> {
+        let sql = format!(
+            "{SELECT_BLOCKS} WHERE tenant = ? AND state = 'retired' \
+             AND COALESCE(retired_at, 0) <= ? ORDER BY COALESCE(retired_at, 0), block_id"
+        );
+        let rows: Vec<BlockTuple> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(unix_millis(before))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::db("select retired blocks"))?;
+        rows.into_iter()
+            .map(|t| BlockRow::from_tuple(t)?.into_meta())
+            .collect()
+    }
+
+    async fn forget_row(&self, tenant: &TenantId, block_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM blocks WHERE tenant = ? AND block_id = ? AND state = 'retired'",
+        )
+        .bind(tenant.as_str())
+        .bind(block_id)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::db("forget block"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn candidate_rows(&self, tenant: &TenantId, range: TimeRange) -> Result<Vec<BlockMeta>> {
@@ -201,5 +268,29 @@ impl BlockCatalog for SqliteStore {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(self.swap_rows(tenant, inputs, &rows).await?)
+    }
+
+    async fn live_blocks(&self, tenant: &TenantId) -> sextant_model::Result<Vec<BlockMeta>> {
+        Ok(self.live_rows(tenant).await?)
+    }
+
+    async fn retire(&self, tenant: &TenantId, ids: &[String]) -> sextant_model::Result<u64> {
+        Ok(self.retire_rows(tenant, ids).await?)
+    }
+
+    async fn retired(
+        &self,
+        tenant: &TenantId,
+        before: SystemTime,
+    ) -> sextant_model::Result<Vec<BlockMeta>> {
+        Ok(self.retired_rows(tenant, before).await?)
+    }
+
+    async fn forget(&self, tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool> {
+        Ok(self.forget_row(tenant, block_id).await?)
+    }
+
+    async fn tenants_with_blocks(&self) -> sextant_model::Result<Vec<TenantId>> {
+        Ok(self.tenants().await?)
     }
 }
