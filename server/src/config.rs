@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
+use sextant_admin_api::AdminConfig;
 use sextant_gateway::{AuthMode, GatewayConfig};
 use sextant_model::Limits;
 use sextant_pipeline::{BlockConfig, IngesterConfig};
 use sextant_store::{CompactorConfig, StorageConfig, WalConfig};
 use sextant_tenancy::SqliteConfig;
 
+use crate::tenant_deletion::TenantDeletionConfig;
 use crate::tls::TlsConfig;
 
 /// Everything `sextant serve` can be told. Per-tenant settings live in the control-plane
@@ -40,6 +42,10 @@ pub struct Config {
     /// Compaction, retention and deletion of retired blocks.
     pub compactor: CompactorConfig,
     pub limits: Limits,
+    /// The admin API: session lifetime and what Grafana provisioning points at.
+    pub admin: AdminConfig,
+    /// Removal of deleted tenants' data.
+    pub tenant_deletion: TenantDeletionConfig,
 }
 
 /// The control-plane database: tenants, keys, usage, the block catalog and leases.
@@ -153,6 +159,8 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             compactor: CompactorConfig::default(),
             limits: Limits::default(),
+            admin: AdminConfig::default(),
+            tenant_deletion: TenantDeletionConfig::default(),
         }
     }
 }
@@ -303,6 +311,9 @@ impl Config {
             ("ingester.trace_max_live", self.ingester.trace_max_live),
             ("ingester.sweep_interval", self.ingester.sweep_interval),
             ("catalog.metrics_interval", self.catalog.metrics_interval),
+            ("admin.session_ttl", self.admin.session_ttl),
+            ("tenant_deletion.interval", self.tenant_deletion.interval),
+            ("tenant_deletion.lease_ttl", self.tenant_deletion.lease_ttl),
             ("auth.refresh_interval", self.auth.refresh_interval),
             ("database.acquire_timeout", self.database.acquire_timeout),
             ("auth.usage_flush_interval", self.auth.usage_flush_interval),
@@ -548,6 +559,8 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
     let catalog = section::<CatalogConfig>(tree, "catalog", problems);
     let compactor = section::<CompactorConfig>(tree, "compactor", problems);
     let limits = section::<Limits>(tree, "limits", problems);
+    let admin = section::<AdminConfig>(tree, "admin", problems);
+    let tenant_deletion = section::<TenantDeletionConfig>(tree, "tenant_deletion", problems);
     Some(Config {
         data_dir,
         server: server?,
@@ -563,6 +576,8 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
         catalog: catalog?,
         compactor: compactor?,
         limits: limits?,
+        admin: admin?,
+        tenant_deletion: tenant_deletion?,
     })
 }
 

@@ -14,6 +14,7 @@ mod loadgen;
 mod repair;
 mod serve;
 mod telemetry;
+mod tenant_deletion;
 mod tenant_metrics;
 mod tls;
 mod traceql_check;

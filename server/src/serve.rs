@@ -13,6 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::serve::{Listener, ListenerExt};
 use prometheus_client::registry::Registry;
+use sextant_admin_api::AdminState;
 use sextant_gateway::{AuthMode, BuildInfo, GatewayMetrics, GatewayPorts, GatewayState};
 use sextant_model::{
     Authenticator, IngestSink, MetricsQuerier, TenantDirectory, TraceReader, TraceSearcher,
@@ -32,6 +33,7 @@ use crate::config::Config;
 use crate::config::redact_url;
 use crate::control::{load_pepper, open_database};
 use crate::internal::{self, Health};
+use crate::tenant_deletion::TenantDeleter;
 use crate::tenant_metrics::{LimitsExporter, MeteredUsage, UsageMetrics};
 use crate::tls::{Tls, TlsMetrics};
 
@@ -121,6 +123,17 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         });
         tokio::spawn(compactor.run(shutdown.child_token().cancelled_owned()))
     });
+    // Deleted tenants' data goes in the background, under the compactor's lease.
+    let deletion_task = tokio::spawn(
+        TenantDeleter::new(
+            catalog.clone(),
+            store.clone(),
+            config.tenant_deletion.clone(),
+            lease_holder(),
+            &mut pipeline_registry,
+        )
+        .run(shutdown.child_token()),
+    );
     let backend = BlockBackend {
         store,
         catalog: catalog.clone(),
@@ -175,6 +188,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     );
     health.add_registry(gateway_registry);
 
+    let admin = sextant_admin_api::router(AdminState::new(
+        catalog.clone(),
+        control.clone() as Arc<dyn Authenticator>,
+        load_pepper(&config.auth.pepper_file, false)?,
+        config.limits.clone(),
+        config.admin.clone(),
+    ));
+
     let background = tokio::spawn(pipeline.clone().run(shutdown.child_token()));
     let drain = config.server.drain_timeout;
     let mut public = JoinSet::new();
@@ -182,7 +203,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         (
             "http",
             config.server.http_addr,
-            sextant_gateway::router(state.clone()),
+            sextant_gateway::router(state.clone()).merge(admin),
         ),
         (
             "otlp-grpc",
@@ -232,6 +253,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(task) = compactor_task {
         let _ = task.await;
     }
+    let _ = deletion_task.await;
     pipeline.close().await.context("closing the wal")?;
     tracing::info!("wal closed");
     match control.close().await {

@@ -7,7 +7,8 @@
 //! The delay lets data the ingesters still hold for the tenant drain first: while a tenant is
 //! deleting, its ingest is refused and flushes of its traces are dropped (`pipeline`), so after
 //! the delay nothing of it remains in memory or the WAL to be written back. One worker per
-//! tenant at a time, under the lease `deletion/<tenant>`.
+//! tenant at a time, under the compactor's lease `compaction/<tenant>`, so no compaction of
+//! the tenant writes objects while they are being deleted.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -107,7 +108,10 @@ impl TenantDeleter {
             }
             if let Err(err) = self.sweep(SystemTime::now()).await {
                 self.metrics.failures.inc();
-                tracing::warn!(error = format!("{err:#}"), "tenant deletion sweep failed; retrying");
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "tenant deletion sweep failed; retrying"
+                );
             }
         }
     }
@@ -143,7 +147,7 @@ impl TenantDeleter {
     /// Objects first, then the rows: a crash in between leaves the tenant `deleting`, and the
     /// next sweep finishes it.
     async fn remove(&self, tenant: &TenantId) -> anyhow::Result<bool> {
-        let name = format!("deletion/{tenant}");
+        let name = format!("compaction/{tenant}");
         let Some(guard) = self
             .db
             .acquire(&name, &self.holder, self.config.lease_ttl)
@@ -163,5 +167,101 @@ impl TenantDeleter {
             tracing::info!(tenant = %tenant, objects, "deleted tenant's data removed");
         }
         Ok(purged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sextant_store::object_store::memory::InMemory;
+    use sextant_store::object_store::path::Path;
+    use sextant_store::object_store::{ObjectStoreExt, PutPayload};
+    use sextant_tenancy::{Database, SqliteStore, TenantUpdate};
+
+    use super::*;
+
+    async fn put(store: &InMemory, key: &str) {
+        store
+            .put(&Path::from(key), PutPayload::from_static(b"x"))
+            .await
+            .unwrap();
+    }
+
+    async fn keys(store: &InMemory) -> Vec<String> {
+        use futures::TryStreamExt;
+        let mut keys: Vec<String> = store
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn a_deleting_tenant_is_removed_after_the_delay_and_no_other() {
+        let db = Arc::new(Database::Sqlite(
+            SqliteStore::open_in_memory().await.unwrap(),
+        ));
+        let store = Arc::new(InMemory::new());
+        for id in ["gone", "gone-2", "kept"] {
+            db.create_tenant(&TenantId::new(id).unwrap(), id)
+                .await
+                .unwrap();
+        }
+        for key in [
+            "gone/blocks/b1/meta.json",
+            "gone/blocks/b1/data.parquet",
+            "gone-2/blocks/b2/meta.json",
+            "kept/blocks/b3/meta.json",
+        ] {
+            put(&store, key).await;
+        }
+        let gone = TenantId::new("gone").unwrap();
+        let deleting = db
+            .update_tenant(
+                &gone,
+                TenantUpdate {
+                    status: Some(TenantStatus::Deleting),
+                    ..TenantUpdate::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let config = TenantDeletionConfig {
+            delay: Duration::from_secs(60),
+            ..TenantDeletionConfig::default()
+        };
+        let deleter = TenantDeleter::new(
+            Arc::clone(&db),
+            Arc::clone(&store) as Arc<dyn ObjectStore>,
+            config,
+            "test".into(),
+            &mut Registry::default(),
+        );
+
+        // Within the delay nothing happens.
+        let early = deleting.updated_at + Duration::from_secs(30);
+        assert_eq!(deleter.sweep(early).await.unwrap(), 0);
+        assert_eq!(keys(&store).await.len(), 4);
+
+        // After it, the tenant's objects and row go; the others' stay.
+        let late = deleting.updated_at + Duration::from_secs(61);
+        assert_eq!(deleter.sweep(late).await.unwrap(), 1);
+        assert_eq!(
+            keys(&store).await,
+            ["gone-2/blocks/b2/meta.json", "kept/blocks/b3/meta.json"]
+        );
+        assert!(db.get_tenant(&gone).await.unwrap().is_none());
+        assert!(
+            db.get_tenant(&TenantId::new("gone-2").unwrap())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // The ID may be used again.
+        db.create_tenant(&gone, "again").await.unwrap();
+        assert_eq!(deleter.sweep(late).await.unwrap(), 0);
     }
 }

@@ -267,6 +267,11 @@ impl Compactor {
             .map_err(Error::port("list tenants with blocks"))?;
         let mut report = PassReport::default();
         for tenant in tenants {
+            // Its data is about to be removed whole (the server's tenant deletion, under the
+            // same lease): merging it would only write objects to delete.
+            if self.tenants.is_deleting(&tenant) {
+                continue;
+            }
             if let Err(error) = self.run_tenant(&tenant, &mut report).await {
                 report.failures += 1;
                 tracing::warn!(tenant = %tenant, %error, "compaction pass of a tenant failed; the next pass retries");
