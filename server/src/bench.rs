@@ -172,7 +172,7 @@ async fn gen_blocks(args: GenBlocksArgs) -> anyhow::Result<()> {
     // generation, which is far slower than writing, happens only once.
     let per_block = args.spans_per_block.div_ceil(100);
     let pool: Vec<generate::Payload> = (0..per_block as u64)
-        .map(|i| generate::payload(args.seed.wrapping_mul(1_000_000).wrapping_add(i), 100))
+        .map(|i| generate::payload(args.seed.wrapping_mul(1_000_000).wrapping_add(i), 100, None))
         .collect();
     let (mut blocks, mut bytes, mut spans) = (0u64, 0u64, 0u64);
     let mut seq = 0u64;

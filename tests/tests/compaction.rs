@@ -42,6 +42,10 @@ async fn all_traces(server: &Sextant, authorization: &str) -> BTreeMap<String, u
     assert_eq!(resp.status(), 200, "search");
     let body: Json = resp.json().await.expect("search json");
     let mut found = BTreeMap::new();
+    assert!(
+        body["traces"].as_array().is_some_and(|t| !t.is_empty()),
+        "search found nothing: {body}"
+    );
     for t in body["traces"].as_array().expect("traces") {
         let id = t["traceID"].as_str().expect("traceID").to_owned();
         let matched: u64 = t["spanSets"]

@@ -30,8 +30,16 @@ impl Payload {
 
 /// An export request of about `spans` spans from the shared generator
 /// ([`sextant_model::synth::request`]), encoded, with the offsets of its trace IDs.
-pub(crate) fn payload(seed: u64, spans: usize) -> Payload {
-    let (request, trace_ids) = sextant_model::synth::request(seed, spans);
+///
+/// The generator's times are fixed (deterministic data sets); they are moved so that the
+/// payload's earliest span starts at `start_unix_nano` when given, so what the load generator
+/// sends is recent, as real traffic is — not years old, which retention would delete at once.
+/// Benchmark data sets keep the fixed times (`None`).
+pub(crate) fn payload(seed: u64, spans: usize, start_unix_nano: Option<u64>) -> Payload {
+    let (mut request, trace_ids) = sextant_model::synth::request(seed, spans);
+    if let Some(start) = start_unix_nano {
+        shift_times(&mut request, start);
+    }
     let spans = request
         .resource_spans
         .iter()
@@ -57,6 +65,33 @@ pub(crate) fn payload(seed: u64, spans: usize) -> Payload {
     }
 }
 
+/// Moves every span and event time so the earliest span start becomes `start_unix_nano`.
+fn shift_times(request: &mut sextant_model::otlp::TracesData, start_unix_nano: u64) {
+    let spans = || {
+        request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+    };
+    let Some(earliest) = spans().map(|s| s.start_time_unix_nano).min() else {
+        return;
+    };
+    let shift = |t: u64| t.wrapping_sub(earliest).wrapping_add(start_unix_nano);
+    for span in request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans)
+    {
+        span.start_time_unix_nano = shift(span.start_time_unix_nano);
+        span.end_time_unix_nano = shift(span.end_time_unix_nano);
+        for event in &mut span.events {
+            event.time_unix_nano = shift(event.time_unix_nano);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sextant_model::otlp::{Span, TracesData};
@@ -65,7 +100,7 @@ mod tests {
 
     #[test]
     fn payloads_have_the_requested_shape() {
-        let p = payload(7, 100);
+        let p = payload(7, 100, None);
         assert_eq!(p.spans, 100);
         let decoded = TracesData::decode(p.bytes.as_slice()).unwrap();
         let spans: Vec<&Span> = decoded
@@ -83,8 +118,32 @@ mod tests {
     }
 
     #[test]
+    fn payloads_can_be_moved_to_now() {
+        let start = 1_900_000_000_000_000_000;
+        let p = payload(3, 40, Some(start));
+        let decoded = TracesData::decode(p.bytes.as_slice()).unwrap();
+        let spans: Vec<&Span> = decoded
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .collect();
+        assert_eq!(
+            spans.iter().map(|s| s.start_time_unix_nano).min(),
+            Some(start)
+        );
+        for s in &spans {
+            assert!(s.end_time_unix_nano >= s.start_time_unix_nano);
+            assert!(s.start_time_unix_nano < start + 3_600_000_000_000);
+            for e in &s.events {
+                assert!(e.time_unix_nano >= start);
+            }
+        }
+    }
+
+    #[test]
     fn fresh_ids_replace_every_occurrence() {
-        let p = payload(1, 50);
+        let p = payload(1, 50, None);
         let body = p.with_fresh_trace_ids(0xAB, 1000);
         let decoded = TracesData::decode(body.as_ref()).unwrap();
         for span in decoded

@@ -89,9 +89,20 @@ pub(crate) async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         args.spans_per_request > 0,
         "--spans-per-request must be at least 1"
     );
+    // Sent traces start now (a minute back, so none is in the future on a skewed clock).
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .saturating_sub(60_000_000_000);
     let payloads: Arc<Vec<Payload>> = Arc::new(
         (0..args.payloads.max(1))
-            .map(|i| generate::payload(args.seed.wrapping_add(i as u64), args.spans_per_request))
+            .map(|i| {
+                generate::payload(
+                    args.seed.wrapping_add(i as u64),
+                    args.spans_per_request,
+                    Some(start),
+                )
+            })
             .collect(),
     );
     let avg_span_bytes = payloads.iter().map(|p| p.bytes.len()).sum::<usize>() as f64
