@@ -92,6 +92,12 @@ impl Options {
             .env("SEXTANT_BLOCK__FLUSH_RETRY_MAX", "200ms")
     }
 
+    /// No compactor: for tests that compare the set of blocks across a restart (compaction
+    /// would legitimately replace them).
+    pub fn without_compaction(self) -> Self {
+        self.env("SEXTANT_COMPACTOR__ENABLED", "false")
+    }
+
     /// Blocks on S3 at `url` (`s3://bucket/prefix`) served by `endpoint` (`http://…`), with
     /// test credentials, path-style over plain HTTP, short request timeouts and retries.
     pub fn s3(self, endpoint: &str, url: &str) -> Self {

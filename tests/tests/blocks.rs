@@ -184,6 +184,7 @@ async fn sdk_traces_read_back_from_blocks_on_s3() {
     let server = Sextant::start(
         Options::new()
             .fast_blocks()
+            .without_compaction()
             .s3(&moto.endpoint(), &format!("s3://{BUCKET}/e2e")),
     )
     .await;
@@ -199,7 +200,7 @@ async fn sdk_traces_read_back_from_blocks_on_s3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_traces_read_back_from_blocks_on_local_disk() {
-    let server = Sextant::start(Options::new().fast_blocks()).await;
+    let server = Sextant::start(Options::new().fast_blocks().without_compaction()).await;
     let root = server.data_dir().join("blocks");
     round_trip_through_blocks(server, async || files_under(&root)).await;
 }
