@@ -203,6 +203,36 @@ impl Sextant {
         keys
     }
 
+    /// Status of one small OTLP/HTTP protobuf write (a two-span trace) with `auth`.
+    pub async fn write_status(&self, auth: &Auth) -> u16 {
+        use prost::Message;
+        let (_, spans) = crate::trace(2);
+        crate::post_otlp(
+            self.client(),
+            &format!("{}/v1/traces", self.otlp_http_url()),
+            Some(auth),
+            "application/x-protobuf",
+            None,
+            crate::request("e2e-writer", spans).encode_to_vec(),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+
+    /// Status of `GET /api/traces/{id}` with `auth` (Basic).
+    pub async fn read_status(&self, auth: &Auth, trace_id: &[u8]) -> u16 {
+        let url = format!("{}/api/traces/{}", self.http_url(), hex::encode(trace_id));
+        self.client()
+            .get(&url)
+            .header("authorization", auth.basic())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .status()
+            .as_u16()
+    }
+
     /// Polls a read route with `auth` until the server's snapshot knows the key (any answer
     /// but 401).
     pub async fn wait_key_accepted(&self, auth: &Auth) {

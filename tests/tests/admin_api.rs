@@ -104,39 +104,6 @@ fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
         .to_owned()
 }
 
-/// Status of one small OTLP/HTTP write with `auth`.
-async fn write_status(server: &Sextant, auth: &Auth) -> u16 {
-    let (_, spans) = trace(2);
-    post_otlp(
-        server.client(),
-        &format!("{}/v1/traces", server.otlp_http_url()),
-        Some(auth),
-        "application/x-protobuf",
-        None,
-        request("admin-e2e", spans).encode_to_vec(),
-    )
-    .await
-    .status()
-    .as_u16()
-}
-
-/// Status of `GET /api/traces/{id}` with `auth`.
-async fn read_status(server: &Sextant, auth: &Auth, trace_id: &[u8]) -> u16 {
-    server
-        .client()
-        .get(format!(
-            "{}/api/traces/{}",
-            server.http_url(),
-            hex::encode(trace_id)
-        ))
-        .header("authorization", auth.basic())
-        .send()
-        .await
-        .expect("send")
-        .status()
-        .as_u16()
-}
-
 /// A three-span trace whose spans all started and ended `age` ago.
 fn old_trace(age: Duration) -> (Vec<u8>, sextant_model::otlp::TracesData) {
     let (id, mut spans) = trace(3);
@@ -265,7 +232,7 @@ async fn an_operator_onboards_limits_retains_and_deletes_a_tenant_through_the_ad
         )
         .await;
     assert_all_readable(&server, Some(&read), &expected, &ReadApi::ALL, "onboarded").await;
-    assert_eq!(read_status(&server, &read, &old_id).await, 200);
+    assert_eq!(server.read_status(&read, &old_id).await, 200);
     server.wait_all_in_blocks(Duration::from_secs(10)).await;
     let objects = moto.list_keys(BUCKET, &format!("traces/{TENANT}/")).await;
     assert!(!objects.is_empty(), "no block of {TENANT} in the bucket");
@@ -362,7 +329,7 @@ async fn an_operator_onboards_limits_retains_and_deletes_a_tenant_through_the_ad
     wait_until(
         PROPAGATION * 2,
         "retention to drop the old trace",
-        async || read_status(&server, &read, &old_id).await == 404,
+        async || server.read_status(&read, &old_id).await == 404,
     )
     .await;
     assert_all_readable(
@@ -426,8 +393,8 @@ async fn an_operator_onboards_limits_retains_and_deletes_a_tenant_through_the_ad
         PROPAGATION,
         "the deleted tenant's keys to fail",
         async || {
-            let w = write_status(&server, &write).await;
-            let r = read_status(&server, &read, &expected.trace_ids[0]).await;
+            let w = server.write_status(&write).await;
+            let r = server.read_status(&read, &expected.trace_ids[0]).await;
             (w == 401 || w == 403) && (r == 401 || r == 403)
         },
     )
@@ -452,7 +419,7 @@ async fn an_operator_onboards_limits_retains_and_deletes_a_tenant_through_the_ad
     .await;
     // The bootstrap tenant's data is untouched.
     assert_eq!(
-        write_status(&server, &server.single()).await,
+        server.write_status(&server.single()).await,
         200,
         "another tenant's ingest after the deletion"
     );

@@ -6,49 +6,15 @@
 
 use std::time::Duration;
 
-use prost::Message;
-use sextant_tests::{
-    Auth, Expected, Options, ReadApi, Sextant, assert_all_readable, post_otlp, request, trace,
-    wait_until,
-};
+use sextant_tests::{Auth, Expected, Options, ReadApi, Sextant, assert_all_readable, wait_until};
 
 const TENANT: &str = "acme-corp";
 /// How long an operator's change may take to reach the server (refresh is 50 ms in tests).
 const PROPAGATION: Duration = Duration::from_secs(5);
 
-/// POSTs a small trace with `auth`; the status.
-async fn write_status(server: &Sextant, auth: &Auth) -> u16 {
-    let (_, spans) = trace(2);
-    post_otlp(
-        server.client(),
-        &format!("{}/v1/traces", server.otlp_http_url()),
-        Some(auth),
-        "application/x-protobuf",
-        None,
-        request("onboarding", spans).encode_to_vec(),
-    )
-    .await
-    .status()
-    .as_u16()
-}
-
-/// GETs a trace with `auth`; the status.
-async fn read_status(server: &Sextant, auth: &Auth, trace_id: &[u8]) -> u16 {
-    let url = format!("{}/api/traces/{}", server.http_url(), hex::encode(trace_id));
-    server
-        .client()
-        .get(&url)
-        .header("authorization", auth.basic())
-        .send()
-        .await
-        .expect("send")
-        .status()
-        .as_u16()
-}
-
 async fn wait_write_status(server: &Sextant, auth: &Auth, want: u16, what: &str) {
     wait_until(PROPAGATION, what, async || {
-        write_status(server, auth).await == want
+        server.write_status(auth).await == want
     })
     .await;
 }
@@ -133,15 +99,11 @@ async fn an_operator_onboards_a_tenant_with_the_cli() {
     assert_all_readable(&server, Some(&read), &expected, &ReadApi::ALL, "onboarded").await;
     let some_trace = expected.trace_ids[0].clone();
     assert_eq!(
-        read_status(&server, &write, &some_trace).await,
+        server.read_status(&write, &some_trace).await,
         403,
         "the write key reads"
     );
-    assert_eq!(
-        write_status(&server, &read).await,
-        403,
-        "the read key writes"
-    );
+    assert_eq!(server.write_status(&read).await, 403, "the read key writes");
 
     // Lists: the tenant, active; both keys with their scopes and never a secret.
     let tenants = server.cli_ok(&["tenant", "list"]).await;
@@ -206,7 +168,7 @@ async fn an_operator_onboards_a_tenant_with_the_cli() {
         "limits set accepted a burst below the rate"
     );
     assert_eq!(
-        write_status(&server, &write).await,
+        server.write_status(&write).await,
         200,
         "write within the new limits"
     );
@@ -216,7 +178,7 @@ async fn an_operator_onboards_a_tenant_with_the_cli() {
     assert!(out.contains("suspended"), "tenant suspend printed {out:?}");
     wait_write_status(&server, &write, 403, "ingest refused after tenant suspend").await;
     assert_eq!(
-        read_status(&server, &read, &some_trace).await,
+        server.read_status(&read, &some_trace).await,
         200,
         "a suspended tenant reads its data"
     );
@@ -233,7 +195,7 @@ async fn an_operator_onboards_a_tenant_with_the_cli() {
     assert!(out.contains(write.key_id()), "key revoke printed {out:?}");
     wait_write_status(&server, &write, 401, "the revoked key refused").await;
     assert_eq!(
-        read_status(&server, &read, &some_trace).await,
+        server.read_status(&read, &some_trace).await,
         200,
         "the read key after another key was revoked"
     );
@@ -262,16 +224,16 @@ async fn an_operator_onboards_a_tenant_with_the_cli() {
         .await;
     server.wait_key_accepted(&expiring).await;
     assert_eq!(
-        write_status(&server, &expiring).await,
+        server.write_status(&expiring).await,
         200,
         "the expiring key before its expiry"
     );
     wait_until(Duration::from_secs(10), "the key to expire", async || {
-        write_status(&server, &expiring).await == 401
+        server.write_status(&expiring).await == 401
     })
     .await;
     assert_eq!(
-        read_status(&server, &expiring, &some_trace).await,
+        server.read_status(&expiring, &some_trace).await,
         401,
         "the expired key reads"
     );
