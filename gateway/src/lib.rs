@@ -72,7 +72,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AuthConfig, AuthMode, GatewayConfig};
 pub use error::{GatewayError, Result};
 pub use metrics::GatewayMetrics;
-pub use router::{otlp_grpc_router, otlp_http_router, router};
+pub use router::{otlp_grpc_router, otlp_http_router, router, with_access_log};
 pub use rpc_status::{ProtoAny, ProtoDuration, RetryInfo, RpcStatus};
 pub use state::{BuildInfo, GatewayPorts, GatewayState};
 pub use tenant::TenantSet;

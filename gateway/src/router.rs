@@ -48,6 +48,13 @@ pub fn otlp_grpc_router(state: GatewayState) -> Router {
     with_outer_layers(grpc_routes(&state), &state).with_state(state)
 }
 
+/// Another edge's routes (the admin API) with the gateway's request id and access log, so
+/// every request on a public listener is logged and counted the same way. Authentication is
+/// that router's own.
+pub fn with_access_log(routes: Router, state: &GatewayState) -> Router {
+    routes.layer(from_fn_with_state(state.clone(), access_log))
+}
+
 /// The layers every route (and the fallback) gets, outermost first. (`Router::layer` runs after
 /// routing, so the access log and the authorisation table see the matched route template.)
 pub(crate) fn with_outer_layers(

@@ -203,7 +203,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         (
             "http",
             config.server.http_addr,
-            sextant_gateway::router(state.clone()).merge(admin),
+            sextant_gateway::router(state.clone())
+                .merge(sextant_gateway::with_access_log(admin, &state)),
         ),
         (
             "otlp-grpc",

@@ -450,6 +450,18 @@ async fn the_admin_api_refuses_tenant_keys_and_stale_writes() {
     assert!(headers.contains_key("www-authenticate"));
     assert!(body["error"]["code"].is_string(), "error envelope: {body}");
 
+    // Admin requests are access-logged and counted like every other public request.
+    assert_eq!(
+        server
+            .metric(
+                "sextant_http_requests_total",
+                &[("route", "/admin/api/v1/tenants"), ("status", "403")]
+            )
+            .await,
+        1.0,
+        "the admin API's requests are not counted"
+    );
+
     // Optimistic concurrency on limits.
     let path = "/tenants/single-tenant/limits";
     let (headers, _) = admin.expect(Method::GET, path, None, &[], 200).await;
