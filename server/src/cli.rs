@@ -90,6 +90,10 @@ pub(crate) struct ConfigArgs {
     /// Control-plane database: postgres://… or sqlite://PATH (default sqlite://<data-dir>/sextant.db).
     #[arg(long)]
     database_url: Option<String>,
+    /// Roles to run: `all` (default), or `compactor`, `admin` or `compactor,admin` apart from
+    /// the others (PostgreSQL only).
+    #[arg(long)]
+    target: Option<String>,
 }
 
 impl ConfigArgs {
@@ -102,6 +106,7 @@ impl ConfigArgs {
             internal_addr: self.internal_addr.clone(),
             storage_url: self.storage_url.clone(),
             database_url: self.database_url.clone(),
+            target: self.target.clone(),
         };
         Config::load(self.config.as_deref(), std::env::vars(), &overrides)
     }

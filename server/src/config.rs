@@ -15,6 +15,7 @@ use sextant_pipeline::{BlockConfig, IngesterConfig};
 use sextant_store::{CompactorConfig, StorageConfig, WalConfig};
 use sextant_tenancy::SqliteConfig;
 
+use crate::roles::Roles;
 use crate::tenant_deletion::TenantDeletionConfig;
 use crate::tls::TlsConfig;
 
@@ -180,6 +181,16 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// TLS on the public listeners; off unless both files are set.
     pub tls: TlsConfig,
+    /// Roles this process runs (`--target`): `all`, or some of `compactor,admin` apart from
+    /// the others (on PostgreSQL only).
+    pub target: String,
+}
+
+impl ServerConfig {
+    /// The roles of `target` (validated when the configuration was loaded; `all` otherwise).
+    pub(crate) fn roles(&self) -> Roles {
+        Roles::parse(&self.target).unwrap_or(Roles::All)
+    }
 }
 
 impl Default for ServerConfig {
@@ -191,6 +202,7 @@ impl Default for ServerConfig {
             internal_addr: ([127, 0, 0, 1], 3201).into(),
             drain_timeout: Duration::from_secs(30),
             tls: TlsConfig::default(),
+            target: "all".into(),
         }
     }
 }
@@ -230,6 +242,7 @@ pub struct Overrides {
     pub internal_addr: Option<String>,
     pub storage_url: Option<String>,
     pub database_url: Option<String>,
+    pub target: Option<String>,
 }
 
 /// Every problem found while loading, each on its own line.
@@ -326,6 +339,19 @@ impl Config {
             if value.is_zero() {
                 problems.push(format!("{key}: must be greater than zero"));
             }
+        }
+        match Roles::parse(&self.server.target) {
+            Err(problem) => problems.push(format!("server.target: {problem}")),
+            Ok(roles)
+                if !roles.is_all()
+                    && (self.database.url.is_empty() || self.database.url.starts_with("sqlite:")) =>
+            {
+                problems.push(
+                    "server.target: roles run apart share their state through the database and                      need PostgreSQL (database.url is SQLite, for one process only)"
+                        .into(),
+                )
+            }
+            Ok(_) => {}
         }
         let url = &self.database.url;
         if !(url.is_empty()
@@ -473,6 +499,7 @@ fn apply_overrides(tree: &mut Value, o: &Overrides) {
     set(&["server", "internal_addr"], o.internal_addr.clone());
     set(&["storage", "url"], o.storage_url.clone());
     set(&["database", "url"], o.database_url.clone());
+    set(&["server", "target"], o.target.clone());
 }
 
 fn set_path(tree: &mut Value, path: &[String], value: Value) -> Result<(), String> {

@@ -12,6 +12,7 @@ mod control;
 mod internal;
 mod loadgen;
 mod repair;
+mod roles;
 mod serve;
 mod telemetry;
 mod tenant_deletion;

@@ -25,7 +25,7 @@ use sextant_tenancy::{
     Bootstrap, ControlPlane, ControlPlaneConfig, Database, bootstrap, system_clock,
 };
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog_metrics::CatalogMetrics;
@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::config::redact_url;
 use crate::control::{load_pepper, open_database};
 use crate::internal::{self, Health};
+use crate::roles::{Role, Roles};
 use crate::tenant_deletion::TenantDeleter;
 use crate::tenant_metrics::{LimitsExporter, MeteredUsage, UsageMetrics};
 use crate::tls::{Tls, TlsMetrics};
@@ -77,7 +78,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         None
     };
     let internal = bind("internal", config.server.internal_addr).await?;
-    let mut internal_task = tokio::spawn(serve_listener(
+    let internal_task = tokio::spawn(serve_listener(
         plain(internal),
         internal::router(health.clone()),
         shutdown.clone(),
@@ -109,8 +110,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         config.catalog.metrics_interval,
         shutdown.child_token(),
     ));
+    let roles = config.server.roles();
     // compactor: retention, compaction and deletion of retired blocks, every interval.
-    let compactor_task = config.compactor.enabled.then(|| {
+    let compactor_task = (roles.has(Role::Compactor) && config.compactor.enabled).then(|| {
         let compactor = Compactor::new(CompactorParts {
             store: store.clone(),
             catalog: catalog.clone(),
@@ -124,16 +126,55 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(compactor.run(shutdown.child_token().cancelled_owned()))
     });
     // Deleted tenants' data goes in the background, under the compactor's lease.
-    let deletion_task = tokio::spawn(
-        TenantDeleter::new(
-            catalog.clone(),
-            store.clone(),
-            config.tenant_deletion.clone(),
-            lease_holder(),
-            &mut pipeline_registry,
+    let deletion_task = roles.has(Role::Compactor).then(|| {
+        tokio::spawn(
+            TenantDeleter::new(
+                catalog.clone(),
+                store.clone(),
+                config.tenant_deletion.clone(),
+                lease_holder(),
+                &mut pipeline_registry,
+            )
+            .run(shutdown.child_token()),
         )
-        .run(shutdown.child_token()),
-    );
+    });
+    let admin = roles
+        .has(Role::Admin)
+        .then(|| -> anyhow::Result<Router> {
+            Ok(sextant_admin_api::router(AdminState::new(
+                catalog.clone(),
+                control.clone() as Arc<dyn Authenticator>,
+                load_pepper(&config.auth.pepper_file, false)?,
+                config.limits.clone(),
+                config.admin.clone(),
+            )))
+        })
+        .transpose()?;
+    if !roles.is_all() {
+        // Split roles (compactor, admin): no ingest path, no WAL; state is in the database.
+        health.add_registry(pipeline_registry);
+        let public = admin
+            .map(|admin| vec![("http", config.server.http_addr, admin)])
+            .unwrap_or_default();
+        let tasks = Background {
+            catalog_metrics: catalog_metrics_task,
+            compactor: compactor_task,
+            deletion: deletion_task,
+        };
+        return serve_until_shutdown(
+            &config,
+            &roles,
+            tls,
+            public,
+            health,
+            internal_task,
+            shutdown,
+            tasks,
+            None,
+            control,
+        )
+        .await;
+    }
     let backend = BlockBackend {
         store,
         catalog: catalog.clone(),
@@ -188,24 +229,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     );
     health.add_registry(gateway_registry);
 
-    let admin = sextant_admin_api::router(AdminState::new(
-        catalog.clone(),
-        control.clone() as Arc<dyn Authenticator>,
-        load_pepper(&config.auth.pepper_file, false)?,
-        config.limits.clone(),
-        config.admin.clone(),
-    ));
-
+    let mut http = sextant_gateway::router(state.clone());
+    if let Some(admin) = admin {
+        http = http.merge(sextant_gateway::with_access_log(admin, &state));
+    }
     let background = tokio::spawn(pipeline.clone().run(shutdown.child_token()));
-    let drain = config.server.drain_timeout;
-    let mut public = JoinSet::new();
-    let listeners = [
-        (
-            "http",
-            config.server.http_addr,
-            sextant_gateway::router(state.clone())
-                .merge(sextant_gateway::with_access_log(admin, &state)),
-        ),
+    let listeners = vec![
+        ("http", config.server.http_addr, http),
         (
             "otlp-grpc",
             config.server.otlp_grpc_addr,
@@ -217,6 +247,54 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             sextant_gateway::otlp_http_router(state),
         ),
     ];
+    let tasks = Background {
+        catalog_metrics: catalog_metrics_task,
+        compactor: compactor_task,
+        deletion: deletion_task,
+    };
+    let ingest = Some((pipeline, background));
+    serve_until_shutdown(
+        &config,
+        &roles,
+        tls,
+        listeners,
+        health,
+        internal_task,
+        shutdown,
+        tasks,
+        ingest,
+        control,
+    )
+    .await
+}
+
+/// Background loops every role set may run.
+struct Background {
+    catalog_metrics: JoinHandle<()>,
+    compactor: Option<JoinHandle<()>>,
+    deletion: Option<JoinHandle<()>>,
+}
+
+/// Opens the public listeners, serves until a termination signal, then drains and closes in
+/// order: listeners, background loops, the WAL (when this process ingests), usage.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the one place where a started process's parts come together for shutdown"
+)]
+async fn serve_until_shutdown(
+    config: &Config,
+    roles: &Roles,
+    tls: Option<Tls>,
+    listeners: Vec<(&'static str, SocketAddr, Router)>,
+    health: Arc<Health>,
+    mut internal_task: JoinHandle<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+    tasks: Background,
+    ingest: Option<(Arc<Pipeline>, JoinHandle<()>)>,
+    control: Arc<ControlPlane>,
+) -> anyhow::Result<()> {
+    let drain = config.server.drain_timeout;
+    let mut public = JoinSet::new();
     for (name, addr, router) in listeners {
         let listener = bind(name, addr).await?;
         match &tls {
@@ -235,7 +313,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         };
     }
     health.set_phase(None);
-    tracing::info!(version = %build_info().version, data_dir = %config.data_dir.display(), "sextant ready");
+    tracing::info!(version = %build_info().version, roles = %roles,
+        data_dir = %config.data_dir.display(), "sextant ready");
 
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -249,14 +328,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     while let Some(result) = public.join_next().await {
         result.context("listener task panicked")??;
     }
-    let _ = background.await;
-    let _ = catalog_metrics_task.await;
-    if let Some(task) = compactor_task {
+    let _ = tasks.catalog_metrics.await;
+    for task in [tasks.compactor, tasks.deletion].into_iter().flatten() {
         let _ = task.await;
     }
-    let _ = deletion_task.await;
-    pipeline.close().await.context("closing the wal")?;
-    tracing::info!("wal closed");
+    if let Some((pipeline, background)) = ingest {
+        let _ = background.await;
+        pipeline.close().await.context("closing the wal")?;
+        tracing::info!("wal closed");
+    }
     match control.close().await {
         Ok(()) => tracing::info!("usage flushed; bye"),
         Err(err) => tracing::error!(%err, "could not flush usage to the database at shutdown"),

@@ -12,8 +12,9 @@ use prost::Message;
 use reqwest::Url;
 use sextant_tests::{
     Auth, Expected, Options, OtlpGrpc, ReadApi, Sextant, TcpProxy, assert_all_readable, basic,
-    post_otlp, request, trace, wait_until,
+    post_otlp, request, sextant_bin, trace, wait_until,
 };
+use tokio::io::AsyncBufReadExt;
 
 const PROTO: &str = "application/x-protobuf";
 
@@ -290,4 +291,141 @@ async fn a_database_outage_keeps_known_keys_working_and_heals_without_restart() 
             "pg-a's trace readable by pg-b"
         );
     }
+}
+
+/// `sextant serve --target compactor` beside a process running every other role, sharing the
+/// database and the object store: the compactor apart merges the blocks the other process
+/// wrote, and every trace is still read exactly once through the other process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compactor_apart_merges_the_blocks_another_process_wrote() {
+    let db = FreshDatabase::create();
+    let shared = tempfile::tempdir().expect("shared storage dir");
+    let storage = format!("file://{}", shared.path().display());
+    let main = Sextant::start(
+        Options::new()
+            .fast_blocks()
+            .without_compaction()
+            .env("SEXTANT_DATABASE__URL", db.direct_url().as_str())
+            .env("SEXTANT_STORAGE__URL", &storage)
+            .env("SEXTANT_CATALOG__METRICS_INTERVAL", "50ms"),
+    )
+    .await;
+    let auth = main.tenant("split-roles").await.rw;
+    let mut expected = Expected::default();
+    for round in 1..=4 {
+        for _ in 0..3 {
+            assert_eq!(push(&main, &auth, Some(&mut expected)).await, 200);
+        }
+        main.wait_all_in_blocks(Duration::from_secs(10)).await;
+        wait_until(
+            Duration::from_secs(5),
+            "the block in the catalog gauge",
+            async || live_blocks(&main).await >= f64::from(round),
+        )
+        .await;
+    }
+    assert_eq!(live_blocks(&main).await, 4.0, "one block per round");
+
+    // A compactor alone: no ingest listeners, only the internal one.
+    let data = tempfile::tempdir().expect("compactor data dir");
+    let mut compactor = tokio::process::Command::new(sextant_bin())
+        .args([
+            "serve",
+            "--target",
+            "compactor",
+            "--internal-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--database-url", db.direct_url().as_str()])
+        .args(["--storage-url", &storage])
+        .env("SEXTANT_COMPACTOR__INTERVAL", "100ms")
+        .env("SEXTANT_COMPACTOR__GRACE_PERIOD", "100ms")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the compactor");
+    let mut lines = tokio::io::BufReader::new(compactor.stdout.take().expect("stdout")).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("listening ") {
+                seen.push(line);
+            }
+            if seen.iter().any(|l| l.starts_with("listening internal")) {
+                return seen;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("the compactor printed its listeners");
+    assert_eq!(
+        listening.len(),
+        1,
+        "a compactor apart opened public listeners: {listening:?}"
+    );
+
+    wait_until(
+        Duration::from_secs(20),
+        "the compactor apart to merge",
+        async || live_blocks(&main).await == 1.0,
+    )
+    .await;
+    assert_all_readable(
+        &main,
+        Some(&auth),
+        &expected,
+        &ReadApi::ALL,
+        "compacted apart",
+    )
+    .await;
+    compactor.start_kill().expect("stop the compactor");
+    let _ = compactor.wait().await;
+}
+
+async fn live_blocks(server: &Sextant) -> f64 {
+    server
+        .metric(
+            "sextant_catalog_blocks",
+            &[("tenant", "split-roles"), ("state", "live")],
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_apart_need_postgres_and_only_compactor_and_admin_run_apart() {
+    let check = |args: &'static [&'static str]| async move {
+        let out = tokio::process::Command::new(sextant_bin())
+            .arg("check-config")
+            .args(args)
+            .output()
+            .await
+            .expect("run check-config");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = check(&["--target", "compactor"]).await;
+    assert!(!ok && err.contains("need PostgreSQL"), "{err}");
+    let (ok, err) = check(&[
+        "--target",
+        "ingester",
+        "--database-url",
+        "postgres://127.0.0.1/x",
+    ])
+    .await;
+    assert!(!ok && err.contains("cannot run apart"), "{err}");
+    let (ok, err) = check(&[
+        "--target",
+        "compactor,admin",
+        "--database-url",
+        "postgres://127.0.0.1/x",
+    ])
+    .await;
+    assert!(ok, "{err}");
 }
