@@ -7,12 +7,14 @@ use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sextant_model::TenantId;
-use sextant_tenancy::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
+use sextant_tenancy::{
+    ApiKey, AuditEntry, AuditHook, AuditQuery, AuditStore, Change, NewAuditEntry, Tenant,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{AdminError, ErrorBody, FieldDetail, Result};
 use crate::state::AdminState;
-use crate::views::rfc3339;
+use crate::views::{KeyView, rfc3339};
 
 /// One mutation, to record.
 #[derive(Debug)]
@@ -25,9 +27,61 @@ pub(crate) struct Audit<'a> {
     pub(crate) after: Option<Value>,
 }
 
-/// Appends `entry` to the audit log. The mutation it describes is already done (the store
-/// offers no transaction spanning both), so a failure here is logged at error level rather
-/// than answered as a failure of a request that took effect.
+/// The audit hook of a tenant mutation: recorded as `action` on `target`, the tenant before
+/// and after rendered by `view` (which leaves secrets out). The store appends it in the
+/// mutation's own transaction: both happen or neither.
+pub(crate) fn tenant_change(
+    actor: &str,
+    action: &'static str,
+    target: &str,
+    view: impl Fn(&Tenant) -> Option<Value> + Send + 'static,
+) -> AuditHook {
+    let (actor, target) = (actor.to_owned(), target.to_owned());
+    Box::new(move |change| {
+        let (tenant, before, after) = match change {
+            Change::Tenant { before, after } => {
+                (Some(after.id.clone()), before.and_then(&view), view(after))
+            }
+            Change::Key { after, .. } => (Some(after.tenant.clone()), None, None),
+        };
+        NewAuditEntry {
+            actor,
+            action: action.to_owned(),
+            tenant,
+            target,
+            before,
+            after,
+        }
+    })
+}
+
+/// The audit hook of a key mutation (`key:<id>`, the key as listed: never its secret).
+pub(crate) fn key_change(actor: &str, action: &'static str) -> AuditHook {
+    let actor = actor.to_owned();
+    let view = |key: &ApiKey| serde_json::to_value(KeyView::from(key)).ok();
+    Box::new(move |change| {
+        let (tenant, target, before, after) = match change {
+            Change::Key { before, after } => (
+                Some(after.tenant.clone()),
+                format!("key:{}", after.key_id),
+                before.and_then(view),
+                view(after),
+            ),
+            Change::Tenant { after, .. } => (Some(after.id.clone()), String::new(), None, None),
+        };
+        NewAuditEntry {
+            actor,
+            action: action.to_owned(),
+            tenant,
+            target,
+            before,
+            after,
+        }
+    })
+}
+
+/// Appends `entry` to the audit log, for what changes nothing in the store (a sign-in).
+/// A failure is logged at error level rather than answered as a failure of the request.
 pub(crate) async fn record(state: &AdminState, entry: Audit<'_>) {
     let new = NewAuditEntry {
         actor: entry.actor.to_owned(),

@@ -14,7 +14,7 @@ use sextant_model::{GeneratorSettings, TenantStatus};
 use sextant_tenancy::{Tenant, TenantStore, TenantUpdate};
 use utoipa::ToSchema;
 
-use crate::audit::{Audit, record};
+use crate::audit::tenant_change;
 use crate::auth::Actor;
 use crate::body::{JsonBody, decode_fields};
 use crate::error::{AdminError, ErrorBody, FieldDetail, Result};
@@ -182,25 +182,14 @@ pub(crate) async fn put(
         generator: Some(settings),
         ..TenantUpdate::default()
     };
+    let audit = tenant_change(&actor, "generator.put", "metrics-generator", |t| {
+        Some(redacted(&t.generator))
+    });
     let after = state
         .db
-        .update_tenant(&tenant.id, update, if_match.expected())
+        .update_tenant_audited(&tenant.id, update, if_match.expected(), audit)
         .await
         .map_err(stale)?;
-    if after.version != tenant.version {
-        record(
-            &state,
-            Audit {
-                actor: &actor,
-                action: "generator.put",
-                tenant: Some(tenant.id.clone()),
-                target: "metrics-generator".into(),
-                before: Some(redacted(&tenant.generator)),
-                after: Some(redacted(&after.generator)),
-            },
-        )
-        .await;
-    }
     Ok(answer(&after))
 }
 

@@ -9,7 +9,7 @@ use sextant_model::{TenantId, TenantStatus};
 use sextant_tenancy::{NewKey, Scopes, Tenant, TenantStore};
 use utoipa::ToSchema;
 
-use crate::audit::{Audit, record};
+use crate::audit::key_change;
 use crate::auth::Actor;
 use crate::body::{JsonBody, decode_fields};
 use crate::error::{AdminError, ErrorBody, FieldDetail, Result};
@@ -128,21 +128,14 @@ pub(crate) async fn create_and_answer(
             tenant.id
         )));
     }
-    let (key, secret) = state.db.create_key(new, &state.pepper).await?;
-    let view = KeyView::from(&key);
-    record(
-        state,
-        Audit {
-            actor,
-            action,
-            tenant: Some(key.tenant.clone()),
-            target: format!("key:{}", key.key_id),
-            before: None,
-            after: serde_json::to_value(&view).ok(),
-        },
-    )
-    .await;
-    Ok(CreatedKey { key: view, secret })
+    let (key, secret) = state
+        .db
+        .create_key_audited(new, &state.pepper, key_change(actor, action))
+        .await?;
+    Ok(CreatedKey {
+        key: KeyView::from(&key),
+        secret,
+    })
 }
 
 /// Creates an API key for the tenant. The answer holds the whole key once; it is never shown
@@ -240,22 +233,12 @@ pub(crate) async fn revoke_key(
     if record_before.key.tenant != tenant {
         return Err(not_found());
     }
-    let before = KeyView::from(&record_before.key);
-    let key = state.db.revoke_key(&key_id).await?;
-    let after = KeyView::from(&key);
-    if record_before.key.revoked_at.is_none() {
-        record(
-            &state,
-            Audit {
-                actor: &actor,
-                action: "key.revoke",
-                tenant: Some(tenant),
-                target: format!("key:{key_id}"),
-                before: serde_json::to_value(&before).ok(),
-                after: serde_json::to_value(&after).ok(),
-            },
-        )
-        .await;
-    }
-    Ok(Json(after))
+    // Revoking again changes nothing, and records nothing.
+    let key = if record_before.key.revoked_at.is_some() {
+        state.db.revoke_key(&key_id).await?
+    } else {
+        let audit = key_change(&actor, "key.revoke");
+        state.db.revoke_key_audited(&key_id, audit).await?
+    };
+    Ok(Json(KeyView::from(&key)))
 }

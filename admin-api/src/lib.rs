@@ -9,7 +9,7 @@
 //! Every error is one envelope, `{"error":{"code","message","details"}}`; validation names
 //! every bad field at once. A tenant's `version` is the `ETag` of its documents and `If-Match`
 //! makes updates conditional (required for limits). Every mutation is appended to the audit
-//! log with its actor, and never with a secret.
+//! log with its actor, and never with a secret, in the mutation's own transaction.
 //!
 //! The crate talks to the control-plane database only through tenancy's store traits and the
 //! model's `Authenticator`; it holds no state of its own, so changes reach running processes

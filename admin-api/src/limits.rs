@@ -13,7 +13,7 @@ use sextant_model::{Limits, TenantStatus};
 use sextant_tenancy::{LimitOverrides, Tenant, TenantStore, TenantUpdate};
 use utoipa::ToSchema;
 
-use crate::audit::{Audit, record};
+use crate::audit::tenant_change;
 use crate::auth::Actor;
 use crate::body::{JsonBody, decode_fields, merge_patch};
 use crate::error::{AdminError, ErrorBody, FieldDetail, Result};
@@ -181,30 +181,18 @@ async fn change(
         (body, "limits.put")
     };
     let overrides = checked(value, &state.defaults)?;
-    let before = with_compact_durations(&tenant.limits);
     let update = TenantUpdate {
         limits: Some(overrides),
         ..TenantUpdate::default()
     };
+    let audit = tenant_change(&actor, action, "limits", |t| {
+        Some(with_compact_durations(&t.limits))
+    });
     let after = state
         .db
-        .update_tenant(&tenant.id, update, if_match.expected())
+        .update_tenant_audited(&tenant.id, update, if_match.expected(), audit)
         .await
         .map_err(stale)?;
-    if after.version != tenant.version {
-        record(
-            &state,
-            Audit {
-                actor: &actor,
-                action,
-                tenant: Some(tenant.id.clone()),
-                target: "limits".into(),
-                before: Some(before),
-                after: Some(with_compact_durations(&after.limits)),
-            },
-        )
-        .await;
-    }
     Ok(answer(&after, &state.defaults))
 }
 

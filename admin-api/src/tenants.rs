@@ -9,7 +9,7 @@ use sextant_model::{TenantId, TenantStatus};
 use sextant_tenancy::{Tenant, TenantQuery, TenantStore, TenantUpdate};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{Audit, page_limit, record};
+use crate::audit::{page_limit, tenant_change};
 use crate::auth::Actor;
 use crate::body::{JsonBody, decode_fields};
 use crate::error::{AdminError, ErrorBody, FieldDetail, Result};
@@ -179,9 +179,10 @@ pub(crate) async fn create(
         };
         return Err(AdminError::Conflict(format!("tenant {id} {why}")));
     }
+    let audit = tenant_change(&actor, "tenant.create", "", |t| json(&TenantView::from(t)));
     let tenant = state
         .db
-        .create_tenant(&id, &request.display_name)
+        .create_tenant_audited(&id, &request.display_name, audit)
         .await
         .map_err(|e| match e.kind() {
             sextant_model::ErrorKind::Conflict => {
@@ -189,18 +190,6 @@ pub(crate) async fn create(
             }
             _ => e.into(),
         })?;
-    record(
-        &state,
-        Audit {
-            actor: &actor,
-            action: "tenant.create",
-            tenant: Some(id.clone()),
-            target: String::new(),
-            before: None,
-            after: json(&TenantView::from(&tenant)),
-        },
-    )
-    .await;
     let mut response = tenant_response(StatusCode::CREATED, &tenant);
     let location = HeaderValue::from_str(&format!("/admin/api/v1/tenants/{id}"))
         .map_err(|e| AdminError::Internal(e.to_string()))?;
@@ -250,26 +239,12 @@ async fn apply(
     update: TenantUpdate,
     if_match: IfMatch,
 ) -> Result<Tenant> {
-    let after = state
+    let audit = tenant_change(actor, action, "", |t| json(&TenantView::from(t)));
+    state
         .db
-        .update_tenant(&before.id, update, if_match.expected())
+        .update_tenant_audited(&before.id, update, if_match.expected(), audit)
         .await
-        .map_err(stale)?;
-    if after.version != before.version {
-        record(
-            state,
-            Audit {
-                actor,
-                action,
-                tenant: Some(before.id.clone()),
-                target: String::new(),
-                before: json(&TenantView::from(before)),
-                after: json(&TenantView::from(&after)),
-            },
-        )
-        .await;
-    }
-    Ok(after)
+        .map_err(stale)
 }
 
 /// Changes the display name and/or the status (`active`, `suspended`). `If-Match` is honoured

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sextant_model::TenantId;
 
 use crate::error::Result;
+use crate::tenant::{ApiKey, Tenant};
 
 /// An entry to append; the store assigns its ID and time.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,27 @@ pub struct NewAuditEntry {
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
 }
+
+/// What an audited mutation changed, handed to its [`AuditHook`] inside the mutation's own
+/// transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// A tenant created (`before` is `None`) or updated.
+    Tenant {
+        before: Option<&'a Tenant>,
+        after: &'a Tenant,
+    },
+    /// A key created (`before` is `None`) or revoked.
+    Key {
+        before: Option<&'a ApiKey>,
+        after: &'a ApiKey,
+    },
+}
+
+/// Builds the audit entry of a mutation from what it changed. The store appends the entry in
+/// the mutation's transaction: the change and its audit entry are stored together or not at
+/// all. The hook must not put secrets into the entry.
+pub type AuditHook = Box<dyn for<'a> FnOnce(Change<'a>) -> NewAuditEntry + Send>;
 
 /// An entry as stored.
 #[derive(Debug, Clone, PartialEq)]

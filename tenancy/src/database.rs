@@ -9,7 +9,7 @@ use sextant_model::{BlockCatalog, BlockMeta, Lease, LeaseGuard, PeriodUsage, Ten
 use sqlx::postgres::PgConnectOptions;
 
 use crate::admin::{AdminStore, AdminToken, AdminUser, Bootstrap};
-use crate::audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
+use crate::audit::{AuditEntry, AuditHook, AuditQuery, AuditStore, NewAuditEntry};
 use crate::config::SqliteConfig;
 use crate::error::{Error, Result};
 use crate::keys::Pepper;
@@ -301,6 +301,12 @@ delegate!(TenantStore {
         -> Result<Tenant>;
     purge_tenant(id: &TenantId) -> Result<bool>;
     create_key(key: NewKey, pepper: &Pepper) -> Result<(ApiKey, String)>;
+    create_tenant_audited(id: &TenantId, display_name: &str, audit: AuditHook) -> Result<Tenant>;
+    update_tenant_audited(id: &TenantId, update: TenantUpdate, expected_version: Option<u64>,
+        audit: AuditHook) -> Result<Tenant>;
+    create_key_audited(key: NewKey, pepper: &Pepper, audit: AuditHook)
+        -> Result<(ApiKey, String)>;
+    revoke_key_audited(key_id: &str, audit: AuditHook) -> Result<ApiKey>;
     list_keys(tenant: &TenantId) -> Result<Vec<ApiKey>>;
     revoke_key(key_id: &str) -> Result<ApiKey>;
     find_key(key_id: &str) -> Result<Option<KeyRecord>>;

@@ -69,7 +69,7 @@ mod usage;
 pub use admin::{
     AdminStore, AdminToken, AdminUser, Bootstrap, MIN_PASSWORD_LEN, MIN_SUPPLIED_TOKEN_LEN,
 };
-pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
+pub use audit::{AuditEntry, AuditHook, AuditQuery, AuditStore, Change, NewAuditEntry};
 pub use auth::{Principal, authenticate, authenticate_admin};
 pub use clock::{Clock, ManualClock, system_clock};
 pub use config::SqliteConfig;

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use sextant_model::TenantId;
 
+use crate::audit::AuditHook;
 use crate::error::Result;
 use crate::keys::Pepper;
 use crate::tenant::{
@@ -60,6 +61,35 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Creates a key; returns it with the whole key string, which is never stored and cannot
     /// be shown again. The tenant and every read tenant must exist.
     async fn create_key(&self, key: NewKey, pepper: &Pepper) -> Result<(ApiKey, String)>;
+
+    /// [`TenantStore::create_tenant`], appending `audit`'s entry in the same transaction.
+    async fn create_tenant_audited(
+        &self,
+        id: &TenantId,
+        display_name: &str,
+        audit: AuditHook,
+    ) -> Result<Tenant>;
+
+    /// [`TenantStore::update_tenant`], appending `audit`'s entry in the same transaction (an
+    /// update that changes nothing appends nothing).
+    async fn update_tenant_audited(
+        &self,
+        id: &TenantId,
+        update: TenantUpdate,
+        expected_version: Option<u64>,
+        audit: AuditHook,
+    ) -> Result<Tenant>;
+
+    /// [`TenantStore::create_key`], appending `audit`'s entry in the same transaction.
+    async fn create_key_audited(
+        &self,
+        key: NewKey,
+        pepper: &Pepper,
+        audit: AuditHook,
+    ) -> Result<(ApiKey, String)>;
+
+    /// [`TenantStore::revoke_key`], appending `audit`'s entry in the same transaction.
+    async fn revoke_key_audited(&self, key_id: &str, audit: AuditHook) -> Result<ApiKey>;
 
     /// The keys of one tenant, revoked ones included, ordered by creation then ID.
     async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>>;

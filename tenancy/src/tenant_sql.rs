@@ -155,6 +155,8 @@ macro_rules! tenant_store {
         use async_trait::async_trait;
         use sextant_model::TenantId;
 
+        use crate::audit::{AuditHook, Change, NewAuditEntry};
+        use crate::audit_sql::{INSERT_AUDIT, json_text};
         use crate::error::{Error, Result};
         use crate::keys::{self, KeyDigest, Pepper};
         use crate::rows::unix_millis;
@@ -175,6 +177,27 @@ macro_rules! tenant_store {
                 .execute(&mut *conn)
                 .await
                 .map_err(Error::db("bump tenancy revision"))?;
+            Ok(())
+        }
+
+        /// Appends an audit entry inside the caller's transaction.
+        async fn append_audit_in(conn: &mut $conn, entry: NewAuditEntry, now: i64) -> Result<()> {
+            if entry.action.is_empty() || entry.actor.is_empty() {
+                return Err(Error::Invalid(
+                    "an audit entry needs an actor and an action".into(),
+                ));
+            }
+            let _: (i64,) = sqlx::query_as($sql(INSERT_AUDIT))
+                .bind(now)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(entry.tenant.as_ref().map(|t| t.as_str()))
+                .bind(&entry.target)
+                .bind(json_text(entry.before.as_ref()))
+                .bind(json_text(entry.after.as_ref()))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(Error::db("append audit entry"))?;
             Ok(())
         }
 
@@ -234,9 +257,14 @@ macro_rules! tenant_store {
             Ok(())
         }
 
-        #[async_trait]
-        impl TenantStore for $store {
-            async fn create_tenant(&self, id: &TenantId, display_name: &str) -> Result<Tenant> {
+
+        impl $store {
+            async fn create_tenant_tx(
+                &self,
+                id: &TenantId,
+                display_name: &str,
+                audit: Option<AuditHook>,
+            ) -> Result<Tenant> {
                 let now = unix_millis((self.clock)());
                 let mut tx = self
                     .pool
@@ -256,9 +284,209 @@ macro_rules! tenant_store {
                 }
                 bump(&mut tx).await?;
                 let tenant = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+                if let Some(audit) = audit {
+                    let entry = audit(Change::Tenant {
+                        before: None,
+                        after: &tenant,
+                    });
+                    append_audit_in(&mut tx, entry, now).await?;
+                }
                 tx.commit().await.map_err(Error::db("commit create tenant"))?;
                 tracing::info!(tenant = %id, "tenant created");
                 Ok(tenant)
+            }
+
+            async fn update_tenant_tx(
+                &self,
+                id: &TenantId,
+                update: TenantUpdate,
+                expected_version: Option<u64>,
+                audit: Option<AuditHook>,
+            ) -> Result<Tenant> {
+                update.check()?;
+                let now = unix_millis((self.clock)());
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin tenant update"))?;
+                // The revision row first: every tenant mutation takes its lock before the
+                // tenant's, so the read below stays true until commit and none deadlock.
+                bump(&mut tx).await?;
+                let current = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+                if let Some(expected) = expected_version
+                    && expected != current.version
+                {
+                    return Err(Error::Stale {
+                        current: current.version,
+                    });
+                }
+                if update.status.is_some() && current.status == TenantStatus::Deleting {
+                    return Err(Error::Invalid(format!(
+                        "tenant {id} is being deleted; its status cannot change"
+                    )));
+                }
+                if update.is_empty() {
+                    // Nothing to change: the bump above is rolled back.
+                    return Ok(current);
+                }
+                let before = current.clone();
+                let status_changed = update.status.is_some_and(|s| s != current.status);
+                let display_name = update.display_name.unwrap_or(current.display_name);
+                let status = update.status.unwrap_or(current.status);
+                let limits = update.limits.unwrap_or(current.limits);
+                let generator = update.generator.unwrap_or(current.generator);
+                let version = crate::rows::to_db("tenant version", current.version + 1)?;
+                sqlx::query($sql(UPDATE_TENANT))
+                    .bind(&display_name)
+                    .bind(status.as_str())
+                    .bind(limits.to_json())
+                    .bind(generator_to_json(&generator))
+                    .bind(version)
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("update tenant"))?;
+                let tenant = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+                if let Some(audit) = audit {
+                    let entry = audit(Change::Tenant {
+                        before: Some(&before),
+                        after: &tenant,
+                    });
+                    append_audit_in(&mut tx, entry, now).await?;
+                }
+                tx.commit().await.map_err(Error::db("commit tenant update"))?;
+                if status_changed {
+                    tracing::info!(tenant = %id, status = status.as_str(), "tenant status set");
+                }
+                tracing::info!(tenant = %id, version = tenant.version, "tenant updated");
+                Ok(tenant)
+            }
+
+            async fn create_key_tx(
+                &self,
+                new: NewKey,
+                pepper: &Pepper,
+                audit: Option<AuditHook>,
+            ) -> Result<(ApiKey, String)> {
+                if new.scopes.is_empty() {
+                    return Err(Error::Invalid("a key needs at least one scope".into()));
+                }
+                let now = unix_millis((self.clock)());
+                let (key_id, full) = keys::generate()?;
+                let parsed = keys::parse(&full)?;
+                let digest = KeyDigest::compute(pepper, &parsed.secret);
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin create key"))?;
+                for tenant in std::iter::once(&new.tenant).chain(&new.read_tenants) {
+                    if tenant_in(&mut tx, tenant).await?.is_none() {
+                        return Err(not_found(tenant));
+                    }
+                }
+                sqlx::query($sql(INSERT_KEY))
+                    .bind(&key_id)
+                    .bind(new.tenant.as_str())
+                    .bind(digest.as_bytes())
+                    .bind(new.scopes.to_string())
+                    .bind(read_tenants_json(&new.read_tenants))
+                    .bind(new.expires_at.map(unix_millis))
+                    .bind(now)
+                    .bind(&new.description)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::db("insert key"))?;
+                bump(&mut tx).await?;
+                let record = key_in(&mut tx, &key_id)
+                    .await?
+                    .ok_or_else(|| Error::Corrupt(format!("key {key_id} vanished")))?;
+                if let Some(audit) = audit {
+                    let entry = audit(Change::Key {
+                        before: None,
+                        after: &record.key,
+                    });
+                    append_audit_in(&mut tx, entry, now).await?;
+                }
+                tx.commit().await.map_err(Error::db("commit create key"))?;
+                tracing::info!(tenant = %new.tenant, key_id, scopes = %new.scopes, "key created");
+                Ok((record.key, full))
+            }
+
+            async fn revoke_key_tx(&self, key_id: &str, audit: Option<AuditHook>) -> Result<ApiKey> {
+                let now = unix_millis((self.clock)());
+                let mut tx = self
+                    .pool
+                    .begin_with($write)
+                    .await
+                    .map_err(Error::db("begin revoke key"))?;
+                let before = key_in(&mut tx, key_id).await?.map(|r| r.key);
+                let done = sqlx::query($sql(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
+                ))
+                .bind(now)
+                .bind(key_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::db("revoke key"))?;
+                if done.rows_affected() != 1 {
+                    return Err(Error::NotFound(format!("key {key_id} does not exist")));
+                }
+                bump(&mut tx).await?;
+                let record = key_in(&mut tx, key_id)
+                    .await?
+                    .ok_or_else(|| Error::Corrupt(format!("key {key_id} vanished")))?;
+                if let Some(audit) = audit {
+                    let entry = audit(Change::Key {
+                        before: before.as_ref(),
+                        after: &record.key,
+                    });
+                    append_audit_in(&mut tx, entry, now).await?;
+                }
+                tx.commit().await.map_err(Error::db("commit revoke key"))?;
+                tracing::info!(tenant = %record.key.tenant, key_id, "key revoked");
+                Ok(record.key)
+            }
+        }
+
+        #[async_trait]
+        impl TenantStore for $store {
+            async fn create_tenant(&self, id: &TenantId, display_name: &str) -> Result<Tenant> {
+                self.create_tenant_tx(id, display_name, None).await
+            }
+
+            async fn create_tenant_audited(
+                &self,
+                id: &TenantId,
+                display_name: &str,
+                audit: AuditHook,
+            ) -> Result<Tenant> {
+                self.create_tenant_tx(id, display_name, Some(audit)).await
+            }
+
+            async fn update_tenant_audited(
+                &self,
+                id: &TenantId,
+                update: TenantUpdate,
+                expected_version: Option<u64>,
+                audit: AuditHook,
+            ) -> Result<Tenant> {
+                self.update_tenant_tx(id, update, expected_version, Some(audit)).await
+            }
+
+            async fn create_key_audited(
+                &self,
+                new: NewKey,
+                pepper: &Pepper,
+                audit: AuditHook,
+            ) -> Result<(ApiKey, String)> {
+                self.create_key_tx(new, pepper, Some(audit)).await
+            }
+
+            async fn revoke_key_audited(&self, key_id: &str, audit: AuditHook) -> Result<ApiKey> {
+                self.revoke_key_tx(key_id, Some(audit)).await
             }
 
             async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
@@ -345,57 +573,7 @@ macro_rules! tenant_store {
                 update: TenantUpdate,
                 expected_version: Option<u64>,
             ) -> Result<Tenant> {
-                update.check()?;
-                let now = unix_millis((self.clock)());
-                let mut tx = self
-                    .pool
-                    .begin_with($write)
-                    .await
-                    .map_err(Error::db("begin tenant update"))?;
-                // The revision row first: every tenant mutation takes its lock before the
-                // tenant's, so the read below stays true until commit and none deadlock.
-                bump(&mut tx).await?;
-                let current = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-                if let Some(expected) = expected_version
-                    && expected != current.version
-                {
-                    return Err(Error::Stale {
-                        current: current.version,
-                    });
-                }
-                if update.status.is_some() && current.status == TenantStatus::Deleting {
-                    return Err(Error::Invalid(format!(
-                        "tenant {id} is being deleted; its status cannot change"
-                    )));
-                }
-                if update.is_empty() {
-                    // Nothing to change: the bump above is rolled back.
-                    return Ok(current);
-                }
-                let status_changed = update.status.is_some_and(|s| s != current.status);
-                let display_name = update.display_name.unwrap_or(current.display_name);
-                let status = update.status.unwrap_or(current.status);
-                let limits = update.limits.unwrap_or(current.limits);
-                let generator = update.generator.unwrap_or(current.generator);
-                let version = crate::rows::to_db("tenant version", current.version + 1)?;
-                sqlx::query($sql(UPDATE_TENANT))
-                    .bind(&display_name)
-                    .bind(status.as_str())
-                    .bind(limits.to_json())
-                    .bind(generator_to_json(&generator))
-                    .bind(version)
-                    .bind(now)
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::db("update tenant"))?;
-                let tenant = tenant_in(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-                tx.commit().await.map_err(Error::db("commit tenant update"))?;
-                if status_changed {
-                    tracing::info!(tenant = %id, status = status.as_str(), "tenant status set");
-                }
-                tracing::info!(tenant = %id, version = tenant.version, "tenant updated");
-                Ok(tenant)
+                self.update_tenant_tx(id, update, expected_version, None).await
             }
 
             async fn purge_tenant(&self, id: &TenantId) -> Result<bool> {
@@ -442,42 +620,7 @@ macro_rules! tenant_store {
             }
 
             async fn create_key(&self, new: NewKey, pepper: &Pepper) -> Result<(ApiKey, String)> {
-                if new.scopes.is_empty() {
-                    return Err(Error::Invalid("a key needs at least one scope".into()));
-                }
-                let now = unix_millis((self.clock)());
-                let (key_id, full) = keys::generate()?;
-                let parsed = keys::parse(&full)?;
-                let digest = KeyDigest::compute(pepper, &parsed.secret);
-                let mut tx = self
-                    .pool
-                    .begin_with($write)
-                    .await
-                    .map_err(Error::db("begin create key"))?;
-                for tenant in std::iter::once(&new.tenant).chain(&new.read_tenants) {
-                    if tenant_in(&mut tx, tenant).await?.is_none() {
-                        return Err(not_found(tenant));
-                    }
-                }
-                sqlx::query($sql(INSERT_KEY))
-                    .bind(&key_id)
-                    .bind(new.tenant.as_str())
-                    .bind(digest.as_bytes())
-                    .bind(new.scopes.to_string())
-                    .bind(read_tenants_json(&new.read_tenants))
-                    .bind(new.expires_at.map(unix_millis))
-                    .bind(now)
-                    .bind(&new.description)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::db("insert key"))?;
-                bump(&mut tx).await?;
-                let record = key_in(&mut tx, &key_id)
-                    .await?
-                    .ok_or_else(|| Error::Corrupt(format!("key {key_id} vanished")))?;
-                tx.commit().await.map_err(Error::db("commit create key"))?;
-                tracing::info!(tenant = %new.tenant, key_id, scopes = %new.scopes, "key created");
-                Ok((record.key, full))
+                self.create_key_tx(new, pepper, None).await
             }
 
             async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>> {
@@ -493,30 +636,7 @@ macro_rules! tenant_store {
             }
 
             async fn revoke_key(&self, key_id: &str) -> Result<ApiKey> {
-                let now = unix_millis((self.clock)());
-                let mut tx = self
-                    .pool
-                    .begin_with($write)
-                    .await
-                    .map_err(Error::db("begin revoke key"))?;
-                let done = sqlx::query($sql(
-                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
-                ))
-                .bind(now)
-                .bind(key_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(Error::db("revoke key"))?;
-                if done.rows_affected() != 1 {
-                    return Err(Error::NotFound(format!("key {key_id} does not exist")));
-                }
-                bump(&mut tx).await?;
-                let record = key_in(&mut tx, key_id)
-                    .await?
-                    .ok_or_else(|| Error::Corrupt(format!("key {key_id} vanished")))?;
-                tx.commit().await.map_err(Error::db("commit revoke key"))?;
-                tracing::info!(tenant = %record.key.tenant, key_id, "key revoked");
-                Ok(record.key)
+                self.revoke_key_tx(key_id, None).await
             }
 
             async fn find_key(&self, key_id: &str) -> Result<Option<KeyRecord>> {

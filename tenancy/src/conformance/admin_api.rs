@@ -630,3 +630,116 @@ pub async fn usage_counts_queries_and_sets_storage_levels(h: &Harness) {
     let rows = u.usage(&a, d1, d1).await.expect("usage");
     assert_eq!((rows[0].stored_bytes, rows[0].stored_blocks), (600, 3));
 }
+
+/// An audit hook naming who did it; an empty `actor` makes the append (and so the mutation)
+/// fail.
+fn hook(actor: &'static str, action: &'static str) -> crate::AuditHook {
+    Box::new(move |change| {
+        let (tenant, target, before, after) = match change {
+            crate::Change::Tenant { before, after } => (
+                Some(after.id.clone()),
+                String::new(),
+                before.map(|t| json!({"version": t.version, "name": t.display_name})),
+                Some(json!({"version": after.version, "name": after.display_name})),
+            ),
+            crate::Change::Key { before, after } => (
+                Some(after.tenant.clone()),
+                after.key_id.clone(),
+                before.map(|k| json!({"revoked": k.revoked_at.is_some()})),
+                Some(json!({"revoked": after.revoked_at.is_some()})),
+            ),
+        };
+        NewAuditEntry {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            tenant,
+            target,
+            before,
+            after,
+        }
+    })
+}
+
+/// Audited mutations store the change and its audit entry together or not at all.
+pub async fn audited_mutations_append_with_the_change_or_not_at_all(h: &Harness) {
+    let t = &h.tenants;
+    let id = tenant("audited");
+    let all = AuditQuery {
+        tenant: Some(id.clone()),
+        before_id: None,
+        limit: 100,
+    };
+    // A failing audit append undoes the creation.
+    assert_eq!(
+        kind(
+            t.create_tenant_audited(&id, "A", hook("", "tenant.create"))
+                .await
+        ),
+        ErrorKind::BadRequest
+    );
+    assert!(t.get_tenant(&id).await.expect("get").is_none());
+    t.create_tenant_audited(&id, "A", hook("ops", "tenant.create"))
+        .await
+        .expect("create");
+
+    // An update whose audit fails changes nothing; one that succeeds records before/after.
+    let rename = || TenantUpdate {
+        display_name: Some("B".into()),
+        ..TenantUpdate::default()
+    };
+    assert!(
+        t.update_tenant_audited(&id, rename(), Some(1), hook("", "tenant.update"))
+            .await
+            .is_err()
+    );
+    let unchanged = t.get_tenant(&id).await.expect("get").expect("tenant");
+    assert_eq!(
+        (unchanged.display_name.as_str(), unchanged.version),
+        ("A", 1)
+    );
+    let renamed = t
+        .update_tenant_audited(&id, rename(), Some(1), hook("ops", "tenant.update"))
+        .await
+        .expect("rename");
+    assert_eq!(renamed.version, 2);
+    // Nothing to change: nothing appended.
+    t.update_tenant_audited(&id, TenantUpdate::default(), None, hook("ops", "noop"))
+        .await
+        .expect("empty update");
+
+    // Keys: created and revoked with their entries; a failing append revokes nothing.
+    let (key, _) = t
+        .create_key_audited(
+            NewKey::read_write(id.clone()),
+            &test_pepper(),
+            hook("ops", "key.create"),
+        )
+        .await
+        .expect("key");
+    assert!(
+        t.revoke_key_audited(&key.key_id, hook("", "key.revoke"))
+            .await
+            .is_err()
+    );
+    let keys = t.list_keys(&id).await.expect("keys");
+    assert!(
+        keys[0].revoked_at.is_none(),
+        "revoked without its audit entry"
+    );
+    t.revoke_key_audited(&key.key_id, hook("ops", "key.revoke"))
+        .await
+        .expect("revoke");
+
+    let entries = h.audit.list_audit(&all).await.expect("audit");
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["key.revoke", "key.create", "tenant.update", "tenant.create"]
+    );
+    assert_eq!(entries[2].before, Some(json!({"version": 1, "name": "A"})));
+    assert_eq!(entries[2].after, Some(json!({"version": 2, "name": "B"})));
+    assert_eq!(entries[0].before, Some(json!({"revoked": false})));
+    assert_eq!(entries[0].after, Some(json!({"revoked": true})));
+    assert_eq!(entries[0].target, key.key_id);
+    assert!(entries.iter().all(|e| e.actor == "ops"));
+}

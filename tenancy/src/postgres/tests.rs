@@ -117,4 +117,5 @@ conformance!(
     audit_log_reads_newest_first,
     audit_log_is_append_only,
     usage_counts_queries_and_sets_storage_levels,
+    audited_mutations_append_with_the_change_or_not_at_all,
 );
