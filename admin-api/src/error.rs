@@ -77,6 +77,12 @@ pub enum AdminError {
     Stale { current: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Too many attempts (sign-in): retry after the given seconds (429).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A bug or an unexpected failure: the detail is logged, never answered.
     #[error("internal error: {0}")]
     Internal(String),
@@ -99,6 +105,7 @@ impl AdminError {
             Self::TooLarge(_) => ErrorKind::TooLarge,
             Self::PreconditionRequired | Self::Stale { .. } => ErrorKind::PreconditionFailed,
             Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::TooManyRequests { .. } => ErrorKind::RateLimited,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -120,6 +127,7 @@ impl AdminError {
             }
             Self::Stale { .. } => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -182,6 +190,14 @@ impl IntoResponse for AdminError {
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(1)),
+                );
             }
             Self::Stale { current } => {
                 if let Ok(v) = HeaderValue::from_str(&crate::etag::etag(current)) {

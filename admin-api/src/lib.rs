@@ -26,6 +26,7 @@ mod generator;
 mod grafana;
 mod keys;
 mod limits;
+mod login_guard;
 mod router;
 mod session;
 mod state;

@@ -126,6 +126,8 @@ pub(crate) struct LoginResponse {
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins for this user, or too many at once",
+         body = ErrorBody, headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn login(
@@ -133,15 +135,19 @@ pub(crate) async fn login(
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
     let request: LoginRequest = decode(body, &["username", "password"])?;
+    let permit = state.logins.admit(&request.username, state.now())?;
     let ok = state
         .db
         .verify_admin_password(&request.username, &request.password)
         .await?;
+    drop(permit);
     if !ok {
+        state.logins.failed(&request.username, state.now());
         return Err(AdminError::Unauthenticated(
             "invalid username or password".into(),
         ));
     }
+    state.logins.succeeded(&request.username);
     let (token, expires_at) =
         state
             .sessions

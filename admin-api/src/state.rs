@@ -7,6 +7,7 @@ use sextant_model::{Authenticator, Limits};
 use sextant_tenancy::{Clock, Database, Pepper, system_clock};
 
 use crate::config::AdminConfig;
+use crate::login_guard::LoginGuard;
 use crate::session::SessionKeys;
 
 /// The admin API's state: the control-plane database, the snapshot authenticator (admin
@@ -19,6 +20,8 @@ pub struct AdminState {
     pub(crate) defaults: Arc<Limits>,
     pub(crate) config: Arc<AdminConfig>,
     pub(crate) sessions: Arc<SessionKeys>,
+    /// Bounds and throttles password checks at sign-in.
+    pub(crate) logins: Arc<LoginGuard>,
     pub(crate) clock: Clock,
     /// The OpenAPI document, serialised once.
     pub(crate) openapi: Arc<String>,
@@ -55,6 +58,7 @@ impl AdminState {
             defaults: Arc::new(defaults),
             config: Arc::new(config),
             sessions,
+            logins: Arc::new(LoginGuard::default()),
             clock: system_clock(),
             openapi: Arc::new(openapi),
         }

@@ -144,3 +144,51 @@ async fn tokens_created_later_authenticate_after_the_snapshot_refresh() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_lock_the_user_name_for_a_while() {
+    let app = TestApp::new().await;
+    let login = |password: &str| json!({"username": USER, "password": password});
+    for _ in 0..5 {
+        let a = app
+            .send(
+                Method::POST,
+                "/admin/api/v1/login",
+                Cred::None,
+                &[],
+                Some(login("wrong guess")),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text);
+    }
+    // Even the right password is refused now, without a check, with a retry hint.
+    let a = app
+        .send(
+            Method::POST,
+            "/admin/api/v1/login",
+            Cred::None,
+            &[],
+            Some(login(PASSWORD)),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.text);
+    assert_eq!(a.code(), "too_many_requests");
+    let retry: u64 = a.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "Retry-After {retry}");
+    // After the window the right password works again.
+    app.clock.advance(Duration::from_secs(901));
+    let a = app
+        .send(
+            Method::POST,
+            "/admin/api/v1/login",
+            Cred::None,
+            &[],
+            Some(login(PASSWORD)),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+}
