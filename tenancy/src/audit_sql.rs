@@ -27,6 +27,31 @@ pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log \
     (at, actor, action, tenant, target, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?, ?) \
     RETURNING id";
 
+/// Refuses an entry without an actor or an action.
+pub(crate) fn check_entry(entry: &crate::audit::NewAuditEntry) -> Result<()> {
+    if entry.action.is_empty() || entry.actor.is_empty() {
+        return Err(Error::Invalid(
+            "an audit entry needs an actor and an action".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Binds an entry and its time (unix ms) to [`INSERT_AUDIT`]'s parameters, in order.
+macro_rules! bind_audit {
+    ($query:expr, $entry:expr, $now:expr) => {
+        $query
+            .bind($now)
+            .bind(&$entry.actor)
+            .bind(&$entry.action)
+            .bind($entry.tenant.as_ref().map(|t| t.as_str()))
+            .bind(&$entry.target)
+            .bind(crate::audit_sql::json_text($entry.before.as_ref()))
+            .bind(crate::audit_sql::json_text($entry.after.as_ref()))
+    };
+}
+pub(crate) use bind_audit;
+
 pub(crate) fn json_text(value: Option<&serde_json::Value>) -> Option<String> {
     value.map(|v| serde_json::to_string(v).expect("a JSON value serialises"))
 }
@@ -63,7 +88,9 @@ macro_rules! audit_store {
         use async_trait::async_trait;
 
         use crate::audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
-        use crate::audit_sql::{AuditTuple, INSERT_AUDIT, SELECT_AUDIT, audit_from_row, json_text};
+        use crate::audit_sql::{
+            AuditTuple, INSERT_AUDIT, SELECT_AUDIT, audit_from_row, bind_audit, check_entry,
+        };
         use crate::error::{Error, Result};
         use crate::rows::{clamp_to_db, from_db, unix_millis};
         use crate::tenant_sql::from_millis;
@@ -71,20 +98,9 @@ macro_rules! audit_store {
         #[async_trait]
         impl AuditStore for $store {
             async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry> {
-                if entry.action.is_empty() || entry.actor.is_empty() {
-                    return Err(Error::Invalid(
-                        "an audit entry needs an actor and an action".into(),
-                    ));
-                }
+                check_entry(&entry)?;
                 let now = unix_millis((self.clock)());
-                let (id,): (i64,) = sqlx::query_as($sql(INSERT_AUDIT))
-                    .bind(now)
-                    .bind(&entry.actor)
-                    .bind(&entry.action)
-                    .bind(entry.tenant.as_ref().map(|t| t.as_str()))
-                    .bind(&entry.target)
-                    .bind(json_text(entry.before.as_ref()))
-                    .bind(json_text(entry.after.as_ref()))
+                let (id,): (i64,) = bind_audit!(sqlx::query_as($sql(INSERT_AUDIT)), entry, now)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(Error::db("append audit entry"))?;

@@ -156,7 +156,7 @@ macro_rules! tenant_store {
         use sextant_model::TenantId;
 
         use crate::audit::{AuditHook, Change, NewAuditEntry};
-        use crate::audit_sql::{INSERT_AUDIT, json_text};
+        use crate::audit_sql::{INSERT_AUDIT, bind_audit, check_entry};
         use crate::error::{Error, Result};
         use crate::keys::{self, KeyDigest, Pepper};
         use crate::rows::unix_millis;
@@ -182,19 +182,8 @@ macro_rules! tenant_store {
 
         /// Appends an audit entry inside the caller's transaction.
         async fn append_audit_in(conn: &mut $conn, entry: NewAuditEntry, now: i64) -> Result<()> {
-            if entry.action.is_empty() || entry.actor.is_empty() {
-                return Err(Error::Invalid(
-                    "an audit entry needs an actor and an action".into(),
-                ));
-            }
-            let _: (i64,) = sqlx::query_as($sql(INSERT_AUDIT))
-                .bind(now)
-                .bind(&entry.actor)
-                .bind(&entry.action)
-                .bind(entry.tenant.as_ref().map(|t| t.as_str()))
-                .bind(&entry.target)
-                .bind(json_text(entry.before.as_ref()))
-                .bind(json_text(entry.after.as_ref()))
+            check_entry(&entry)?;
+            let _: (i64,) = bind_audit!(sqlx::query_as($sql(INSERT_AUDIT)), entry, now)
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(Error::db("append audit entry"))?;
