@@ -133,9 +133,13 @@ pub trait BlockCatalog: Send + Sync + 'static {
     /// The retired blocks of a tenant retired at or before `before` (due for deletion once a
     /// grace period has passed), oldest retirement first.
     async fn retired(&self, tenant: &TenantId, before: SystemTime) -> Result<Vec<BlockMeta>>;
-    /// Removes a retired block's row once its objects are deleted. A live block is never
-    /// removed (false); so is an unknown one. True when a row was removed.
+    /// Removes a retired block's row once its objects are deleted, remembering its ID for a
+    /// while (see [`BlockCatalog::is_forgotten`]). A live block is never removed (false); so
+    /// is an unknown one. True when a row was removed.
     async fn forget(&self, tenant: &TenantId, block_id: &str) -> Result<bool>;
+    /// Whether a block was forgotten (its spans now live in a compacted block, or expired):
+    /// a re-flush of it after a WAL replay must be dropped, not registered again.
+    async fn is_forgotten(&self, tenant: &TenantId, block_id: &str) -> Result<bool>;
     /// The tenants with at least one block, live or retired, in order.
     async fn tenants_with_blocks(&self) -> Result<Vec<TenantId>>;
 }

@@ -106,7 +106,14 @@ impl Flusher {
             }
             let started = Instant::now();
             match self.write_and_register(&tenant, traces).await {
-                Ok(meta) => {
+                Ok(None) => {
+                    // A replayed re-flush of a block compaction (or retention) already
+                    // replaced and deleted: its spans live on in the compacted block.
+                    ingester.flushed(&tenant, &ids);
+                    tracing::info!(tenant = %tenant, traces = ids.len(),
+                        "re-flush of an already compacted block dropped");
+                }
+                Ok(Some(meta)) => {
                     ingester.flushed(&tenant, &ids);
                     self.record_success(&tenant, &meta, started.elapsed());
                     report.blocks += 1;
@@ -125,16 +132,27 @@ impl Flusher {
         report
     }
 
+    /// Writes and registers the block of `traces`; `None` when its ID was forgotten (the same
+    /// block was flushed before, then compacted or expired and deleted).
     async fn write_and_register(
         &self,
         tenant: &TenantId,
         traces: Vec<(TraceId, TraceEntry)>,
-    ) -> Result<BlockMeta> {
+    ) -> Result<Option<BlockMeta>> {
         let block = BlockId::derive(
             tenant,
             first_position(&traces),
             positions_fingerprint(&traces),
         );
+        if self
+            .backend
+            .catalog
+            .is_forgotten(tenant, &block.to_string())
+            .await
+            .map_err(Error::Blocks)?
+        {
+            return Ok(None);
+        }
         let merged = tokio::task::spawn_blocking(move || {
             traces
                 .into_iter()
@@ -165,7 +183,7 @@ impl Flusher {
             .await
             .map_err(Error::Blocks)?;
         crate::failpoint::hit("flush.after_register");
-        Ok(meta)
+        Ok(Some(meta))
     }
 
     fn record_success(&self, tenant: &TenantId, meta: &BlockMeta, took: Duration) {

@@ -350,6 +350,7 @@ delegate!(BlockCatalog {
     retire(tenant: &TenantId, ids: &[String]) -> sextant_model::Result<u64>;
     retired(tenant: &TenantId, before: SystemTime) -> sextant_model::Result<Vec<BlockMeta>>;
     forget(tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool>;
+    is_forgotten(tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool>;
     tenants_with_blocks() -> sextant_model::Result<Vec<TenantId>>;
 });
 

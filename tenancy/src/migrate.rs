@@ -117,6 +117,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "block retirement time",
         sql: include_str!("../../migrations/sqlite/0005_block_retirement.sql"),
     },
+    Migration {
+        version: 6,
+        description: "forgotten blocks",
+        sql: include_str!("../../migrations/sqlite/0006_forgotten_blocks.sql"),
+    },
 ];
 
 /// The Postgres migrations, in order.
@@ -145,6 +150,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         description: "block retirement time",
         sql: include_str!("../../migrations/postgres/0005_block_retirement.sql"),
+    },
+    Migration {
+        version: 6,
+        description: "forgotten blocks",
+        sql: include_str!("../../migrations/postgres/0006_forgotten_blocks.sql"),
     },
 ];
 

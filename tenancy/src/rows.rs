@@ -28,6 +28,9 @@ pub(crate) type BlockTuple = (String, String, i64, i64, i64, i64, i64, i64, i64,
 
 pub(crate) const LIVE: &str = "live";
 pub(crate) const RETIRED: &str = "retired";
+/// How long a forgotten block's ID is remembered: far longer than any WAL segment can wait for
+/// its replay.
+pub(crate) const FORGOTTEN_KEEP_MILLIS: i64 = 30 * 24 * 3600 * 1000;
 
 pub(crate) fn state_str(state: BlockState) -> &'static str {
     match state {

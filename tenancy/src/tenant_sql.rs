@@ -584,6 +584,10 @@ macro_rules! tenant_store {
                 let statements = [
                     ("DELETE FROM api_keys WHERE tenant = ?", "purge keys"),
                     ("DELETE FROM blocks WHERE tenant = ?", "purge blocks"),
+                    (
+                        "DELETE FROM forgotten_blocks WHERE tenant = ?",
+                        "purge forgotten blocks",
+                    ),
                 ];
                 for (statement, operation) in statements {
                     sqlx::query($sql(statement))

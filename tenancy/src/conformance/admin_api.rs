@@ -378,6 +378,16 @@ pub async fn purge_removes_everything_but_usage_and_audit(h: &Harness) {
         .register(block(&b, "b1", 0, 10))
         .await
         .expect("b1");
+    // A forgotten block of the tenant: its memory goes with the tenant.
+    h.catalog
+        .register(block(&a, "a0", 0, 10))
+        .await
+        .expect("a0");
+    h.catalog
+        .retire(&a, &["a0".to_owned()])
+        .await
+        .expect("retire");
+    assert!(h.catalog.forget(&a, "a0").await.expect("forget"));
     let ttl = Duration::from_secs(60);
     for name in ["compaction/ten_a", "retention/ten_a", "compaction/tenxa"] {
         let got = h.lease.acquire(name, "worker", ttl).await.expect("lease");
@@ -417,6 +427,10 @@ pub async fn purge_removes_everything_but_usage_and_audit(h: &Harness) {
     assert!(blocks.is_empty());
     let blocks = h.catalog.candidates(&b, everything).await.expect("b");
     assert_eq!(blocks.len(), 1, "other tenants' blocks stay");
+    assert!(
+        !h.catalog.is_forgotten(&a, "a0").await.expect("forgotten"),
+        "a purged tenant's forgotten blocks are remembered"
+    );
     for name in ["compaction/ten_a", "retention/ten_a"] {
         let got = h.lease.acquire(name, "other", ttl).await.expect("lease");
         assert!(got.is_some(), "{name} was not removed");

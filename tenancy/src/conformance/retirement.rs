@@ -157,7 +157,22 @@ pub async fn forget_removes_only_retired_blocks(h: &Harness) {
     assert_eq!(ids(h, &a, 0, 100).await, ["live"]);
     assert!(!h.catalog.forget(&b, "old").await.expect("b's live block"));
     assert_eq!(ids(h, &b, 0, 100).await, ["old"]);
+    assert!(!h.catalog.is_forgotten(&a, "old").await.expect("not yet"));
     assert!(h.catalog.forget(&a, "old").await.expect("forget"));
+    // Remembered, for this tenant only: a replayed re-flush of it must be dropped.
+    assert!(h.catalog.is_forgotten(&a, "old").await.expect("remembered"));
+    assert!(
+        !h.catalog
+            .is_forgotten(&b, "old")
+            .await
+            .expect("other tenant")
+    );
+    assert!(
+        !h.catalog
+            .is_forgotten(&a, "live")
+            .await
+            .expect("live block")
+    );
     assert!(!h.catalog.forget(&a, "old").await.expect("forget again"));
     assert!(!h.catalog.forget(&a, "missing").await.expect("unknown"));
     assert!(

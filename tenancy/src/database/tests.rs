@@ -91,7 +91,8 @@ async fn old_sqlite_schema(path: &std::path::Path) {
         .expect("open");
     // Undo 0003 and every later migration as if they had never run.
     sqlx::raw_sql(
-        "DROP INDEX blocks_by_tenant_retired_at; ALTER TABLE blocks DROP COLUMN retired_at; \
+        "DROP TABLE forgotten_blocks; \
+         DROP INDEX blocks_by_tenant_retired_at; ALTER TABLE blocks DROP COLUMN retired_at; \
          DROP TABLE audit_log; DROP INDEX tenants_by_status; \
          ALTER TABLE tenants DROP COLUMN version; ALTER TABLE tenants DROP COLUMN generator; \
          DROP TABLE admin_users; DROP TABLE admin_tokens; DROP TABLE usage_daily; \

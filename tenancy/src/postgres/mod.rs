@@ -308,15 +308,48 @@ impl PostgresStore {
     }
 
     async fn forget_row(&self, tenant: &TenantId, block_id: &str) -> Result<bool> {
+        let now = unix_millis((self.clock)());
+        let mut tx = self.pool.begin().await.map_err(Error::db("begin forget"))?;
         let done = sqlx::query(
             "DELETE FROM blocks WHERE tenant = $1 AND block_id = $2 AND state = 'retired'",
         )
         .bind(tenant.as_str())
         .bind(block_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(Error::db("forget block"))?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO forgotten_blocks (tenant, block_id, forgotten_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant, block_id) DO UPDATE SET forgotten_at = excluded.forgotten_at",
+        )
+        .bind(tenant.as_str())
+        .bind(block_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("remember forgotten block"))?;
+        sqlx::query("DELETE FROM forgotten_blocks WHERE forgotten_at < $1")
+            .bind(now.saturating_sub(crate::rows::FORGOTTEN_KEEP_MILLIS))
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("prune forgotten blocks"))?;
+        tx.commit().await.map_err(Error::db("commit forget"))?;
+        Ok(true)
+    }
+
+    async fn is_forgotten_row(&self, tenant: &TenantId, block_id: &str) -> Result<bool> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT forgotten_at FROM forgotten_blocks WHERE tenant = $1 AND block_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(block_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("read forgotten block"))?;
+        Ok(found.is_some())
     }
 }
 
@@ -384,6 +417,10 @@ impl BlockCatalog for PostgresStore {
 
     async fn forget(&self, tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool> {
         Ok(self.forget_row(tenant, block_id).await?)
+    }
+
+    async fn is_forgotten(&self, tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool> {
+        Ok(self.is_forgotten_row(tenant, block_id).await?)
     }
 
     async fn tenants_with_blocks(&self) -> sextant_model::Result<Vec<TenantId>> {

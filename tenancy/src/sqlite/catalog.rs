@@ -173,15 +173,52 @@ impl SqliteStore {
     }
 
     async fn forget_row(&self, tenant: &TenantId, block_id: &str) -> Result<bool> {
+        let now = unix_millis((self.clock)());
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::db("begin forget"))?;
         let done = sqlx::query(
             "DELETE FROM blocks WHERE tenant = ? AND block_id = ? AND state = 'retired'",
         )
         .bind(tenant.as_str())
         .bind(block_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(Error::db("forget block"))?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO forgotten_blocks (tenant, block_id, forgotten_at) VALUES (?, ?, ?) \
+             ON CONFLICT (tenant, block_id) DO UPDATE SET forgotten_at = excluded.forgotten_at",
+        )
+        .bind(tenant.as_str())
+        .bind(block_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("remember forgotten block"))?;
+        sqlx::query("DELETE FROM forgotten_blocks WHERE forgotten_at < ?")
+            .bind(now.saturating_sub(crate::rows::FORGOTTEN_KEEP_MILLIS))
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::db("prune forgotten blocks"))?;
+        tx.commit().await.map_err(Error::db("commit forget"))?;
+        Ok(true)
+    }
+
+    async fn is_forgotten_row(&self, tenant: &TenantId, block_id: &str) -> Result<bool> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT forgotten_at FROM forgotten_blocks WHERE tenant = ? AND block_id = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(block_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::db("read forgotten block"))?;
+        Ok(found.is_some())
     }
 
     async fn candidate_rows(&self, tenant: &TenantId, range: TimeRange) -> Result<Vec<BlockMeta>> {
@@ -288,6 +325,10 @@ impl BlockCatalog for SqliteStore {
 
     async fn forget(&self, tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool> {
         Ok(self.forget_row(tenant, block_id).await?)
+    }
+
+    async fn is_forgotten(&self, tenant: &TenantId, block_id: &str) -> sextant_model::Result<bool> {
+        Ok(self.is_forgotten_row(tenant, block_id).await?)
     }
 
     async fn tenants_with_blocks(&self) -> sextant_model::Result<Vec<TenantId>> {
