@@ -262,13 +262,18 @@ async fn repair_tenant(
         .extend(listing.foreign.into_iter().map(|key| Action::Foreign {
             key: key.to_string(),
         }));
+    let live: BTreeSet<&str> = registered
+        .values()
+        .filter(|m| m.state == BlockState::Live)
+        .map(|m| m.block_id.as_str())
+        .collect();
     let mut seen = BTreeSet::new();
     for folder in &listing.folders {
         let block = folder.block.to_string();
         report.checked += 1;
         let known = registered.get(&block);
         seen.insert(block);
-        repair_folder(store, catalog, options, folder, known, report).await;
+        repair_folder(store, catalog, options, folder, known, &live, report).await;
     }
     for meta in registered.values().filter(|m| !seen.contains(&m.block_id)) {
         report.checked += 1;
@@ -278,7 +283,8 @@ async fn repair_tenant(
 
 /// What reading a folder's `meta.json` told.
 enum Meta {
-    Complete(BlockMeta),
+    /// With the blocks it replaces when it is a compaction's output.
+    Complete(BlockMeta, Vec<String>),
     /// Absent or does not parse: the folder is not a block.
     Incomplete,
     /// Nothing this binary may act on.
@@ -304,7 +310,7 @@ async fn read_meta(store: &dyn ObjectStore, folder: &BlockFolder) -> Result<Meta
         )));
     }
     match info.to_block_meta() {
-        Ok(meta) => Ok(Meta::Complete(meta)),
+        Ok(meta) => Ok(Meta::Complete(meta, info.compacted_from)),
         Err(err) => Ok(Meta::Skip(format!("meta.json: {err}"))),
     }
 }
@@ -315,6 +321,7 @@ async fn repair_folder(
     options: &RepairOptions,
     folder: &BlockFolder,
     known: Option<&BlockMeta>,
+    live: &BTreeSet<&str>,
     report: &mut RepairReport,
 ) {
     let (tenant, block) = (folder.tenant.clone(), folder.block.to_string());
@@ -331,12 +338,18 @@ async fn repair_folder(
             block,
             reason,
         }),
-        (Meta::Complete(meta), None) => {
+        (Meta::Complete(meta, compacted_from), None) => {
             // A flush or a compaction registers its block right after writing it; registering
             // it first would race with them (and a compaction output registered as a fresh
             // level-0 block would be visible next to its inputs).
             if let Some(action) = too_young(folder, options) {
                 report.actions.push(action);
+                return;
+            }
+            // A compaction output whose inputs are still live was abandoned by a crash (the
+            // next pass wrote another): its spans are in those inputs, so it must go.
+            if compacted_from.iter().any(|id| live.contains(id.as_str())) {
+                orphan(store, options, folder, true, report).await;
                 return;
             }
             if !options.dry_run
@@ -349,7 +362,7 @@ async fn repair_folder(
             }
             report.actions.push(Action::Registered { tenant, block });
         }
-        (Meta::Complete(meta), Some(known)) => {
+        (Meta::Complete(meta, _), Some(known)) => {
             if let Some(reason) = difference(known, &meta) {
                 report.actions.push(Action::Conflict {
                     tenant,
@@ -362,10 +375,10 @@ async fn repair_folder(
             missing(catalog, options, known, report).await;
             // Once forgotten, what is left of the folder is an orphan like any other.
             if options.remove_missing {
-                orphan(store, options, folder, report).await;
+                orphan(store, options, folder, false, report).await;
             }
         }
-        (Meta::Incomplete, None) => orphan(store, options, folder, report).await,
+        (Meta::Incomplete, None) => orphan(store, options, folder, false, report).await,
     }
 }
 
@@ -451,10 +464,13 @@ fn too_young(folder: &BlockFolder, options: &RepairOptions) -> Option<Action> {
     })
 }
 
+/// Deletes an old folder that is not a block to keep: an incomplete one, or (`complete`) an
+/// abandoned compaction output, whose `meta.json` is expected.
 async fn orphan(
     store: &dyn ObjectStore,
     options: &RepairOptions,
     folder: &BlockFolder,
+    complete: bool,
     report: &mut RepairReport,
 ) {
     let (tenant, block) = (folder.tenant.clone(), folder.block.to_string());
@@ -484,7 +500,7 @@ async fn orphan(
         report.actions.push(action);
         return;
     }
-    if current.has(BlockFile::Meta) {
+    if current.has(BlockFile::Meta) && !complete {
         report.actions.push(Action::Skipped {
             tenant,
             block,

@@ -35,7 +35,7 @@ pub use block::{
     BLOOM_FILE, BlockCaches, BlockInfo, BlockOptions, BlockSearchResult, DATA_FILE, FORMAT_VERSION,
     FORMAT_VERSION_KEY, META_FILE, Projection, RowGroupInfo, TraceBloom, TraceSelect,
     block_overlaps, find_trace, read_block_info, read_block_traces, search_block,
-    search_block_select, write_block,
+    search_block_select, write_block, write_block_from,
 };
 pub use compact::{
     CompactionMetrics, Compactor, CompactorConfig, CompactorParts, Faults, NoFaults, PassReport,

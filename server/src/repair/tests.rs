@@ -7,7 +7,9 @@ use sextant_store::object_store::local::LocalFileSystem;
 use sextant_store::object_store::memory::InMemory;
 use sextant_store::object_store::path::Path;
 use sextant_store::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use sextant_store::{BlockFile, BlockId, BlockInfo, BlockOptions, BlockPath, write_block};
+use sextant_store::{
+    BlockFile, BlockId, BlockInfo, BlockOptions, BlockPath, write_block, write_block_from,
+};
 use sextant_tenancy::{Database, SqliteStore};
 
 use super::{Action, RepairOptions, repair, run_with};
@@ -580,4 +582,75 @@ async fn runs_against_the_configured_data_directory() {
     let catalog = crate::control::open_database(&config, false).await.unwrap();
     assert_eq!(catalog.list_blocks(None).await.unwrap().len(), 1);
     assert!(config.database.url.contains(dir.path().to_str().unwrap()));
+}
+
+/// A compaction output left unregistered by a crash while its inputs are still live holds the
+/// same spans as they do: repair deletes it. One whose inputs are gone is registered.
+#[tokio::test]
+async fn an_abandoned_compaction_output_is_removed_not_registered() {
+    let store = InMemory::new();
+    let catalog = catalog().await;
+    let acme = tenant("acme");
+    let inputs = [block(1), block(2)];
+    for id in inputs {
+        let info = complete(&store, &acme, id).await;
+        catalog
+            .register(info.to_block_meta().unwrap())
+            .await
+            .unwrap();
+    }
+    let output = |id: BlockId, from: Vec<String>| {
+        let store = &store;
+        let acme = acme.clone();
+        async move {
+            write_block_from(
+                store,
+                &BlockPath::block_prefix(&acme, id),
+                &id.to_string(),
+                &acme,
+                vec![trace(1), trace(2)],
+                &BlockOptions::default(),
+                from,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    output(block(3), inputs.iter().map(ToString::to_string).collect()).await;
+    // The inputs of this one were compacted away long ago (not in the catalog).
+    output(block(4), vec![block(8).to_string(), block(9).to_string()]).await;
+
+    let report = repair(&store, &catalog, &options()).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        report.actions,
+        vec![
+            Action::RemovedOrphan {
+                tenant: acme.clone(),
+                block: block(3).to_string(),
+                objects: 3,
+            },
+            registered("acme", block(4)),
+        ]
+    );
+    let mut live: Vec<String> = catalog
+        .candidates(&acme, TimeRange::new(0, u64::MAX))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.block_id)
+        .collect();
+    live.sort();
+    assert_eq!(
+        live,
+        [block(1), block(2), block(4)].map(|b| b.to_string()),
+        "the inputs stay, the abandoned output is gone"
+    );
+    assert!(
+        !keys(&store)
+            .await
+            .iter()
+            .any(|k| k.contains(&block(3).to_string())),
+        "the abandoned output's objects remain"
+    );
 }

@@ -91,7 +91,7 @@ pub use reader::{BlockCaches, find_trace, read_block_info, read_block_traces};
 pub use search::{
     BlockSearchResult, TraceSelect, block_overlaps, search_block, search_block_select,
 };
-pub use writer::{BlockInfo, BlockOptions, RowGroupInfo, write_block};
+pub use writer::{BlockInfo, BlockOptions, RowGroupInfo, write_block, write_block_from};
 
 /// The version of the block layout this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -73,6 +73,11 @@ pub struct BlockInfo {
     pub bloom_bytes: u64,
     pub meta_bytes: u64,
     pub row_groups: Vec<RowGroupInfo>,
+    /// For a compaction's output, the IDs of the blocks it replaces (empty for a flush). Lets
+    /// `sextant store repair` recognise an output left unregistered by a crash while its
+    /// inputs are still live, and delete it rather than register the same spans twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compacted_from: Vec<String>,
 }
 
 impl BlockInfo {
@@ -139,6 +144,19 @@ pub async fn write_block(
     traces: Vec<(TraceId, TracesData)>,
     options: &BlockOptions,
 ) -> Result<BlockInfo> {
+    write_block_from(store, prefix, block_id, tenant, traces, options, Vec::new()).await
+}
+
+/// [`write_block`] for a compaction's output: `meta.json` names the blocks it replaces.
+pub async fn write_block_from(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+    block_id: &str,
+    tenant: &TenantId,
+    traces: Vec<(TraceId, TracesData)>,
+    options: &BlockOptions,
+    compacted_from: Vec<String>,
+) -> Result<BlockInfo> {
     let started = std::time::Instant::now();
     let (block_id_owned, tenant_owned, options_owned) = (
         block_id.to_owned(),
@@ -158,6 +176,7 @@ pub async fn write_block(
         bloom,
         mut info,
     } = encoded;
+    info.compacted_from = compacted_from;
     put(store, &prefix.clone().join(DATA_FILE), data).await?;
     put(store, &prefix.clone().join(BLOOM_FILE), bloom).await?;
     let meta = meta_json(&mut info)?;
@@ -292,6 +311,7 @@ pub(crate) fn encode_block(
         bloom_bytes: bloom.len() as u64,
         meta_bytes: 0,
         row_groups,
+        compacted_from: Vec::new(),
     };
     Ok(EncodedBlock { data, bloom, info })
 }

@@ -36,7 +36,7 @@ use sextant_model::{BlockCatalog, BlockMeta, Lease, LeaseGuard, TenantDirectory,
 pub use self::metrics::CompactionMetrics;
 use self::metrics::DeleteReason;
 use self::plan::{PlanLimits, output_id, plan};
-use crate::block::{BlockOptions, read_block_traces, write_block};
+use crate::block::{BlockOptions, read_block_traces, write_block_from};
 use crate::error::{Error, Result};
 use crate::object::{BlockFile, BlockId, BlockPath};
 
@@ -424,13 +424,14 @@ impl Compactor {
             })?;
         let output = output_id(tenant, &ids);
         let prefix = BlockPath::block_prefix(tenant, output);
-        let info = write_block(
+        let info = write_block_from(
             self.store.as_ref(),
             &prefix,
             &output.to_string(),
             tenant,
             merged.traces,
             &self.block_options,
+            ids.clone(),
         )
         .await?;
         self.faults.hit(Step::AfterWriteOutput)?;

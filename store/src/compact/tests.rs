@@ -14,6 +14,7 @@ use sextant_model::{BlockCatalog, BlockMeta, Lease, Limits, TenantDirectory, Ten
 use sextant_tenancy::{Database, SqliteStore};
 
 use super::*;
+use crate::block::write_block;
 use crate::block::{BlockCaches, find_trace};
 
 const TEN_YEARS: Duration = Duration::from_secs(3650 * 86_400);
@@ -306,11 +307,14 @@ async fn duplicate_spans_are_merged_away() {
     let mut truth = Truth::new();
     add_truth(&mut truth, &traces);
     // The same traces twice (a re-flush after a crash), and half of them a third time.
-    input(&env, &t, 1, traces.clone()).await;
-    input(&env, &t, 2, traces.clone()).await;
+    let mut inputs = vec![
+        input(&env, &t, 1, traces.clone()).await.block_id,
+        input(&env, &t, 2, traces.clone()).await.block_id,
+    ];
     let half: Vec<_> = traces[..traces.len() / 2].to_vec();
     let half_spans: usize = half.iter().map(|(_, d)| span_ids(d).len()).sum();
-    input(&env, &t, 3, half).await;
+    inputs.push(input(&env, &t, 3, half).await.block_id);
+    inputs.sort();
     let spans: usize = truth.values().map(BTreeSet::len).sum();
     let c = compactor(&env, "w", config(Duration::ZERO, Duration::from_secs(10)));
     let report = c.run_once().await.expect("pass");
@@ -319,6 +323,13 @@ async fn duplicate_spans_are_merged_away() {
     assert_eq!(report.duplicate_spans, (spans + half_spans) as u64);
     assert_exactly_once(&env, &t, &truth, "compacted").await;
     assert_no_orphans(&env, &t, "compacted").await;
+    // The output's meta.json names what it replaced (for `sextant store repair`).
+    let output = env.db.live_blocks(&t).await.expect("live");
+    let prefix = BlockPath::block_prefix(&t, BlockId::parse(&output[0].block_id).expect("id"));
+    let info = crate::read_block_info(env.store.as_ref(), &prefix)
+        .await
+        .expect("meta.json");
+    assert_eq!(info.compacted_from, inputs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
