@@ -6,7 +6,10 @@
 //!
 //! - complete (`meta.json` reads, names this tenant and block, format version supported) and
 //!   not in the catalog: registers it once every object is older than `min_age` (a flush or
-//!   compaction registers its own blocks right after writing them); in the catalog with the
+//!   compaction registers its own blocks right after writing them) — unless it is a
+//!   compaction output (`compacted_from` in `meta.json`) one of whose inputs is still live: a
+//!   crash left it behind and its spans are in those inputs, so it is deleted as an orphan;
+//!   in the catalog with the
 //!   same metadata: nothing to do; with different metadata: reports a conflict and changes
 //!   nothing;
 //! - incomplete (no `meta.json`, or one that does not parse) and not in the catalog: deletes
