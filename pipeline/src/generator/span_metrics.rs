@@ -1,0 +1,241 @@
+//! Span metrics: for every span, one call, its latency and its size, by the series of its
+//! labels — Tempo's `traces_spanmetrics_calls_total`, `traces_spanmetrics_latency` (a
+//! histogram in seconds) and `traces_spanmetrics_size_total`. Intrinsic labels `service`,
+//! `span_name`, `span_kind` (`SPAN_KIND_*`) and `status_code` (`STATUS_CODE_*`), then the
+//! tenant's dimensions: each attribute looked up on the span, then on its resource, under its
+//! sanitised name (absent: the label is left out). A new series beyond `max_active_series` is
+//! not created: its span is dropped and counted. Each series keeps the latest trace ID as its
+//! exemplar; a series not updated for the stale time is dropped at collection.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use sextant_model::GeneratorSettings;
+use sextant_model::otlp::{KeyValue, Span, any_value};
+
+use super::histogram::Histogram;
+use super::labels::{sanitize_name, sanitize_value};
+
+pub(crate) const CALLS: &str = "traces_spanmetrics_calls_total";
+pub(crate) const LATENCY: &str = "traces_spanmetrics_latency";
+pub(crate) const SIZE: &str = "traces_spanmetrics_size_total";
+
+const INTRINSIC: [&str; 4] = ["service", "span_name", "span_kind", "status_code"];
+
+/// A series' labels, in a fixed order: the intrinsic ones, then the dimensions present.
+pub(crate) type Labels = Vec<(String, String)>;
+
+/// The trace a series saw last, for exemplars.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Exemplar {
+    /// Hex trace ID (Grafana links on `traceID`).
+    pub(crate) trace_id: String,
+    /// The latency in seconds.
+    pub(crate) value: f64,
+    pub(crate) at: SystemTime,
+}
+
+#[derive(Debug)]
+struct Series {
+    calls: u64,
+    size_bytes: u64,
+    latency: Histogram,
+    exemplar: Option<Exemplar>,
+    updated: SystemTime,
+}
+
+/// One collected sample.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sample {
+    pub(crate) name: String,
+    pub(crate) labels: Labels,
+    pub(crate) value: f64,
+    pub(crate) exemplar: Option<Exemplar>,
+}
+
+/// One tenant's span-metrics series.
+#[derive(Debug)]
+pub(crate) struct SpanMetrics {
+    buckets: Vec<f64>,
+    /// `(attribute, label name)`.
+    dimensions: Vec<(String, String)>,
+    max_series: usize,
+    series: HashMap<Labels, Series>,
+    /// Spans not counted because their series would have passed `max_active_series`.
+    pub(crate) dropped_spans: u64,
+}
+
+impl SpanMetrics {
+    pub(crate) fn new(settings: &GeneratorSettings) -> Self {
+        let dimensions = settings
+            .dimensions
+            .iter()
+            .map(|d| (d.clone(), sanitize_name(d, &INTRINSIC)))
+            .collect();
+        Self {
+            buckets: settings.histogram_buckets.clone(),
+            dimensions,
+            max_series: usize::try_from(settings.max_active_series).unwrap_or(usize::MAX),
+            series: HashMap::new(),
+            dropped_spans: 0,
+        }
+    }
+
+    /// Counts one span of a resource (`resource` its attributes, `service` its
+    /// `service.name`) whose protobuf encoding is `size` bytes.
+    pub(crate) fn observe(
+        &mut self,
+        service: &str,
+        resource: &[KeyValue],
+        span: &Span,
+        size: u64,
+        now: SystemTime,
+    ) {
+        let labels = self.labels(service, resource, span);
+        let latency = span
+            .end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano) as f64
+            / 1e9;
+        if !self.series.contains_key(&labels) && self.series.len() >= self.max_series {
+            self.dropped_spans += 1;
+            return;
+        }
+        let series = self.series.entry(labels).or_insert_with(|| Series {
+            calls: 0,
+            size_bytes: 0,
+            latency: Histogram::new(&self.buckets),
+            exemplar: None,
+            updated: now,
+        });
+        series.calls += 1;
+        series.size_bytes += size;
+        series.latency.observe(&self.buckets, latency, 1);
+        series.updated = now;
+        if span.trace_id.len() == 16 {
+            series.exemplar = Some(Exemplar {
+                trace_id: hex::encode(&span.trace_id),
+                value: latency,
+                at: now,
+            });
+        }
+    }
+
+    fn labels(&self, service: &str, resource: &[KeyValue], span: &Span) -> Labels {
+        let mut labels = vec![
+            ("service".to_owned(), sanitize_value(service)),
+            ("span_name".to_owned(), sanitize_value(&span.name)),
+            ("span_kind".to_owned(), span_kind(span.kind).to_owned()),
+            (
+                "status_code".to_owned(),
+                status_code(span.status.as_ref().map_or(0, |s| s.code)).to_owned(),
+            ),
+        ];
+        for (attribute, label) in &self.dimensions {
+            let value = find(&span.attributes, attribute).or_else(|| find(resource, attribute));
+            if let Some(value) = value {
+                labels.push((label.clone(), sanitize_value(&value)));
+            }
+        }
+        labels
+    }
+
+    /// Every series' samples at `now`, after dropping the series not updated for `stale`.
+    pub(crate) fn collect(&mut self, now: SystemTime, stale: Duration) -> Vec<Sample> {
+        self.series.retain(|_, s| {
+            now.duration_since(s.updated)
+                .map_or(true, |idle| idle < stale)
+        });
+        let mut out = Vec::new();
+        let mut keys: Vec<&Labels> = self.series.keys().collect();
+        keys.sort();
+        for labels in keys {
+            let s = &self.series[labels];
+            out.push(sample(
+                CALLS,
+                labels,
+                None,
+                s.calls as f64,
+                s.exemplar.clone(),
+            ));
+            out.push(sample(SIZE, labels, None, s.size_bytes as f64, None));
+            for (le, count) in s.latency.cumulative(&self.buckets) {
+                let le = if le.is_infinite() {
+                    "+Inf".to_owned()
+                } else {
+                    le.to_string()
+                };
+                let name = format!("{LATENCY}_bucket");
+                out.push(sample(
+                    &name,
+                    labels,
+                    Some(le),
+                    count as f64,
+                    s.exemplar.clone(),
+                ));
+            }
+            let sum = format!("{LATENCY}_sum");
+            out.push(sample(&sum, labels, None, s.latency.sum(), None));
+            let count = format!("{LATENCY}_count");
+            out.push(sample(&count, labels, None, s.latency.count() as f64, None));
+        }
+        out
+    }
+
+    pub(crate) fn active_series(&self) -> usize {
+        self.series.len()
+    }
+}
+
+fn sample(
+    name: &str,
+    labels: &Labels,
+    le: Option<String>,
+    value: f64,
+    exemplar: Option<Exemplar>,
+) -> Sample {
+    let mut labels = labels.clone();
+    if let Some(le) = le {
+        labels.push(("le".to_owned(), le));
+    }
+    Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+        exemplar,
+    }
+}
+
+/// An attribute's value as a label value: strings as they are, numbers and booleans printed;
+/// arrays, maps and bytes are not dimensions.
+fn find(attributes: &[KeyValue], key: &str) -> Option<String> {
+    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
+    match value.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s.clone()),
+        any_value::Value::IntValue(i) => Some(i.to_string()),
+        any_value::Value::DoubleValue(d) => Some(d.to_string()),
+        any_value::Value::BoolValue(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn span_kind(kind: i32) -> &'static str {
+    match kind {
+        1 => "SPAN_KIND_INTERNAL",
+        2 => "SPAN_KIND_SERVER",
+        3 => "SPAN_KIND_CLIENT",
+        4 => "SPAN_KIND_PRODUCER",
+        5 => "SPAN_KIND_CONSUMER",
+        _ => "SPAN_KIND_UNSPECIFIED",
+    }
+}
+
+fn status_code(code: i32) -> &'static str {
+    match code {
+        1 => "STATUS_CODE_OK",
+        2 => "STATUS_CODE_ERROR",
+        _ => "STATUS_CODE_UNSET",
+    }
+}
+
+#[cfg(test)]
+mod tests;
