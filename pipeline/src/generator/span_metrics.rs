@@ -11,29 +11,17 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use sextant_model::GeneratorSettings;
-use sextant_model::otlp::{KeyValue, Span, any_value};
+use sextant_model::otlp::{KeyValue, Span};
 
 use super::histogram::Histogram;
 use super::labels::{sanitize_name, sanitize_value};
+use super::{Exemplar, Labels, Sample, attribute, histogram_samples, sample};
 
 pub(crate) const CALLS: &str = "traces_spanmetrics_calls_total";
 pub(crate) const LATENCY: &str = "traces_spanmetrics_latency";
 pub(crate) const SIZE: &str = "traces_spanmetrics_size_total";
 
 const INTRINSIC: [&str; 4] = ["service", "span_name", "span_kind", "status_code"];
-
-/// A series' labels, in a fixed order: the intrinsic ones, then the dimensions present.
-pub(crate) type Labels = Vec<(String, String)>;
-
-/// The trace a series saw last, for exemplars.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Exemplar {
-    /// Hex trace ID (Grafana links on `traceID`).
-    pub(crate) trace_id: String,
-    /// The latency in seconds.
-    pub(crate) value: f64,
-    pub(crate) at: SystemTime,
-}
 
 #[derive(Debug)]
 struct Series {
@@ -42,15 +30,6 @@ struct Series {
     latency: Histogram,
     exemplar: Option<Exemplar>,
     updated: SystemTime,
-}
-
-/// One collected sample.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Sample {
-    pub(crate) name: String,
-    pub(crate) labels: Labels,
-    pub(crate) value: f64,
-    pub(crate) exemplar: Option<Exemplar>,
 }
 
 /// One tenant's span-metrics series.
@@ -130,8 +109,8 @@ impl SpanMetrics {
                 status_code(span.status.as_ref().map_or(0, |s| s.code)).to_owned(),
             ),
         ];
-        for (attribute, label) in &self.dimensions {
-            let value = find(&span.attributes, attribute).or_else(|| find(resource, attribute));
+        for (name, label) in &self.dimensions {
+            let value = attribute(&span.attributes, name).or_else(|| attribute(resource, name));
             if let Some(value) = value {
                 labels.push((label.clone(), sanitize_value(&value)));
             }
@@ -158,63 +137,19 @@ impl SpanMetrics {
                 s.exemplar.clone(),
             ));
             out.push(sample(SIZE, labels, None, s.size_bytes as f64, None));
-            for (le, count) in s.latency.cumulative(&self.buckets) {
-                let le = if le.is_infinite() {
-                    "+Inf".to_owned()
-                } else {
-                    le.to_string()
-                };
-                let name = format!("{LATENCY}_bucket");
-                out.push(sample(
-                    &name,
-                    labels,
-                    Some(le),
-                    count as f64,
-                    s.exemplar.clone(),
-                ));
-            }
-            let sum = format!("{LATENCY}_sum");
-            out.push(sample(&sum, labels, None, s.latency.sum(), None));
-            let count = format!("{LATENCY}_count");
-            out.push(sample(&count, labels, None, s.latency.count() as f64, None));
+            out.extend(histogram_samples(
+                LATENCY,
+                labels,
+                &s.latency,
+                &self.buckets,
+                s.exemplar.as_ref(),
+            ));
         }
         out
     }
 
     pub(crate) fn active_series(&self) -> usize {
         self.series.len()
-    }
-}
-
-fn sample(
-    name: &str,
-    labels: &Labels,
-    le: Option<String>,
-    value: f64,
-    exemplar: Option<Exemplar>,
-) -> Sample {
-    let mut labels = labels.clone();
-    if let Some(le) = le {
-        labels.push(("le".to_owned(), le));
-    }
-    Sample {
-        name: name.to_owned(),
-        labels,
-        value,
-        exemplar,
-    }
-}
-
-/// An attribute's value as a label value: strings as they are, numbers and booleans printed;
-/// arrays, maps and bytes are not dimensions.
-fn find(attributes: &[KeyValue], key: &str) -> Option<String> {
-    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
-    match value.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s.clone()),
-        any_value::Value::IntValue(i) => Some(i.to_string()),
-        any_value::Value::DoubleValue(d) => Some(d.to_string()),
-        any_value::Value::BoolValue(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -1,4 +1,4 @@
-use sextant_model::otlp::{AnyValue, Status};
+use sextant_model::otlp::{AnyValue, Status, any_value};
 
 use super::*;
 
