@@ -4,10 +4,12 @@
 //! which turns spans into Tempo's `traces_spanmetrics_*` series with the per-tenant settings
 //! of `sextant_model::GeneratorSettings` (dimensions, buckets, active-series limit), and the
 //! service-graph edge store ([`service_graphs`]: client/server pairing with a bounded wait,
-//! database, messaging and virtual-node edges).
+//! database, messaging and virtual-node edges), and remote write 1.0 bodies
+//! ([`remote_write`]: protobuf `WriteRequest`, snappy).
 
 pub(crate) mod histogram;
 pub(crate) mod labels;
+pub(crate) mod remote_write;
 pub(crate) mod service_graphs;
 pub(crate) mod span_metrics;
 
