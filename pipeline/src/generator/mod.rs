@@ -5,9 +5,11 @@
 //! of `sextant_model::GeneratorSettings` (dimensions, buckets, active-series limit), and the
 //! service-graph edge store ([`service_graphs`]: client/server pairing with a bounded wait,
 //! database, messaging and virtual-node edges), and remote write 1.0 bodies
-//! ([`remote_write`]: protobuf `WriteRequest`, snappy).
+//! ([`remote_write`]: protobuf `WriteRequest`, snappy). [`instance`] is one tenant's
+//! generator: the processors its settings turn on, fed whole requests.
 
 pub(crate) mod histogram;
+pub(crate) mod instance;
 pub(crate) mod labels;
 pub(crate) mod remote_write;
 pub(crate) mod service_graphs;

@@ -1,0 +1,180 @@
+//! One tenant's generator: the processors its settings turn on, fed whole export requests
+//! (`TracesData`), collected into samples. Each span is attributed to its resource's
+//! `service.name` (empty when absent); its size is its protobuf encoding, as Tempo's
+//! `traces_spanmetrics_size_total` counts it.
+
+use std::time::{Duration, SystemTime};
+
+use prost::Message;
+use sextant_model::otlp::TracesData;
+use sextant_model::{GeneratorProcessor, GeneratorSettings};
+
+use super::service_graphs::{DEFAULT_BUCKETS, ServiceGraphs};
+use super::span_metrics::SpanMetrics;
+use super::{Sample, attribute};
+
+/// How long a service-graph side waits for its other half (Tempo's default).
+pub(crate) const EDGE_WAIT: Duration = Duration::from_secs(10);
+/// Most sides waiting at once (Tempo's default `max_items`).
+pub(crate) const EDGE_MAX_ITEMS: usize = 10_000;
+
+#[derive(Debug)]
+pub(crate) struct Instance {
+    span_metrics: Option<SpanMetrics>,
+    service_graphs: Option<ServiceGraphs>,
+}
+
+impl Instance {
+    pub(crate) fn new(settings: &GeneratorSettings, edge_wait: Duration) -> Self {
+        let on = |p| settings.processors.contains(&p);
+        Self {
+            span_metrics: on(GeneratorProcessor::SpanMetrics).then(|| SpanMetrics::new(settings)),
+            service_graphs: on(GeneratorProcessor::ServiceGraphs)
+                .then(|| ServiceGraphs::new(DEFAULT_BUCKETS.to_vec(), edge_wait, EDGE_MAX_ITEMS)),
+        }
+    }
+
+    /// Whether any processor is on (an instance without one needs no spans).
+    pub(crate) fn is_active(&self) -> bool {
+        self.span_metrics.is_some() || self.service_graphs.is_some()
+    }
+
+    /// Counts every span of one accepted request.
+    pub(crate) fn observe(&mut self, data: &TracesData, now: SystemTime) {
+        for rs in &data.resource_spans {
+            let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+            let service = attribute(resource, "service.name").unwrap_or_default();
+            for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+                if let Some(m) = &mut self.span_metrics {
+                    m.observe(&service, resource, span, span.encoded_len() as u64, now);
+                }
+                if let Some(g) = &mut self.service_graphs {
+                    g.observe(&service, resource, span, now);
+                }
+            }
+        }
+    }
+
+    /// Ends due edge waits and returns every series' samples, dropping stale ones.
+    pub(crate) fn collect(&mut self, now: SystemTime, stale: Duration) -> Vec<Sample> {
+        let mut out = Vec::new();
+        if let Some(m) = &mut self.span_metrics {
+            out.extend(m.collect(now, stale));
+        }
+        if let Some(g) = &mut self.service_graphs {
+            g.expire(now);
+            out.extend(g.collect(now, stale));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sextant_model::otlp::{
+        AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value,
+    };
+
+    use super::*;
+
+    fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
+        ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(service.into())),
+                    }),
+                }],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }
+    }
+
+    fn span(id: u8, parent: Option<u8>, kind: i32, name: &str) -> Span {
+        Span {
+            trace_id: vec![3; 16],
+            span_id: vec![id; 8],
+            parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+            name: name.into(),
+            kind,
+            start_time_unix_nano: 0,
+            end_time_unix_nano: 20_000_000,
+            ..Span::default()
+        }
+    }
+
+    fn settings(processors: Vec<GeneratorProcessor>) -> GeneratorSettings {
+        GeneratorSettings {
+            processors,
+            ..GeneratorSettings::default()
+        }
+    }
+
+    fn request() -> TracesData {
+        TracesData {
+            resource_spans: vec![
+                resource_spans("frontend", vec![span(1, None, 3, "GET /api")]),
+                resource_spans("api", vec![span(2, Some(1), 2, "GET /api")]),
+            ],
+        }
+    }
+
+    #[test]
+    fn processors_follow_the_settings() {
+        let now = SystemTime::UNIX_EPOCH;
+        let stale = Duration::from_secs(60);
+        let mut none = Instance::new(&settings(vec![]), EDGE_WAIT);
+        assert!(!none.is_active());
+        none.observe(&request(), now);
+        assert!(none.collect(now, stale).is_empty());
+
+        let mut both = Instance::new(
+            &settings(vec![
+                GeneratorProcessor::SpanMetrics,
+                GeneratorProcessor::ServiceGraphs,
+            ]),
+            EDGE_WAIT,
+        );
+        both.observe(&request(), now);
+        let samples = both.collect(now, stale);
+        let calls: Vec<_> = samples
+            .iter()
+            .filter(|s| s.name == "traces_spanmetrics_calls_total")
+            .collect();
+        assert_eq!(calls.len(), 2, "one series per service");
+        let edge = samples
+            .iter()
+            .find(|s| s.name == "traces_service_graph_request_total")
+            .expect("the frontend → api edge");
+        assert_eq!(
+            edge.labels,
+            vec![
+                ("client".to_owned(), "frontend".to_owned()),
+                ("server".to_owned(), "api".to_owned())
+            ]
+        );
+        let size = samples
+            .iter()
+            .find(|s| s.name == "traces_spanmetrics_size_total")
+            .unwrap();
+        assert!(size.value > 0.0, "span sizes are their protobuf bytes");
+
+        let mut graphs_only = Instance::new(
+            &settings(vec![GeneratorProcessor::ServiceGraphs]),
+            EDGE_WAIT,
+        );
+        graphs_only.observe(&request(), now);
+        assert!(
+            graphs_only
+                .collect(now, stale)
+                .iter()
+                .all(|s| s.name.starts_with("traces_service_graph"))
+        );
+    }
+}
