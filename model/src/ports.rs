@@ -81,6 +81,12 @@ pub trait TenantDirectory: Send + Sync + 'static {
     fn is_deleting(&self, _tenant: &TenantId) -> bool {
         false
     }
+
+    /// A tenant's metrics-generator settings when at least one processor is on; `None` means
+    /// its spans need not reach the generator.
+    fn generator(&self, _tenant: &TenantId) -> Option<Arc<crate::GeneratorSettings>> {
+        None
+    }
 }
 
 /// Whether a block is visible to queries.

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use sextant_model::{
-    Authenticator, Identity, KeyIdentity, Limits, PeriodUsage, ReadinessProbe, TenantDirectory,
-    TenantId, TenantStatus, UsageDelta, UsageMeter,
+    Authenticator, GeneratorSettings, Identity, KeyIdentity, Limits, PeriodUsage, ReadinessProbe,
+    TenantDirectory, TenantId, TenantStatus, UsageDelta, UsageMeter,
 };
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -88,6 +88,8 @@ struct Loaded {
     snapshot: Snapshot,
     limits: HashMap<TenantId, Arc<Limits>>,
     defaults: Arc<Limits>,
+    /// Generator settings of the tenants with a processor on, shared per snapshot.
+    generators: HashMap<TenantId, Arc<GeneratorSettings>>,
 }
 
 impl Loaded {
@@ -97,10 +99,17 @@ impl Loaded {
             .values()
             .map(|t| (t.id.clone(), Arc::new(t.limits.apply(defaults))))
             .collect();
+        let generators = snapshot
+            .tenants
+            .values()
+            .filter(|t| !t.generator.processors.is_empty())
+            .map(|t| (t.id.clone(), Arc::new(t.generator.clone())))
+            .collect();
         Self {
             snapshot,
             limits,
             defaults: Arc::new(defaults.clone()),
+            generators,
         }
     }
 }
@@ -382,6 +391,10 @@ impl TenantDirectory for ControlPlane {
             .tenants
             .get(tenant)
             .is_some_and(|t| t.status == TenantStatus::Deleting)
+    }
+
+    fn generator(&self, tenant: &TenantId) -> Option<Arc<GeneratorSettings>> {
+        self.current().generators.get(tenant).cloned()
     }
 }
 

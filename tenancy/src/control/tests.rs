@@ -502,3 +502,39 @@ async fn postgres_unreachable_serves_the_last_snapshot_and_heals() {
     db.close().await;
     direct.close().await;
 }
+
+#[tokio::test]
+async fn generator_settings_are_served_for_tenants_with_a_processor_on() {
+    let db = Arc::new(
+        Database::connect("sqlite::memory:", &DatabaseOptions::default())
+            .await
+            .expect("db"),
+    );
+    let (on, off) = (t("tenant-on"), t("tenant-off"));
+    db.create_tenant(&on, "on").await.expect("tenant");
+    db.create_tenant(&off, "off").await.expect("tenant");
+    let settings = sextant_model::GeneratorSettings {
+        processors: vec![sextant_model::GeneratorProcessor::SpanMetrics],
+        dimensions: vec!["http.method".into()],
+        ..sextant_model::GeneratorSettings::default()
+    };
+    let update = crate::tenant::TenantUpdate {
+        generator: Some(settings.clone()),
+        ..crate::tenant::TenantUpdate::default()
+    };
+    db.update_tenant(&on, update, None).await.expect("settings");
+    let cp = ControlPlane::start(db, config(), system_clock())
+        .await
+        .expect("start");
+    let got = cp
+        .generator(&on)
+        .expect("settings of the tenant with a processor on");
+    assert_eq!(*got, settings);
+    assert!(
+        Arc::ptr_eq(&got, &cp.generator(&on).unwrap()),
+        "shared per snapshot"
+    );
+    assert!(cp.generator(&off).is_none(), "no processor, no generator");
+    assert!(cp.generator(&t("tenant-x")).is_none());
+    cp.close().await.expect("close");
+}
