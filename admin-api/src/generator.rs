@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
-use sextant_model::{GeneratorSettings, TenantStatus};
+use sextant_model::GeneratorSettings;
 use sextant_tenancy::{Tenant, TenantStore, TenantUpdate};
 use utoipa::ToSchema;
 
@@ -19,7 +19,7 @@ use crate::auth::Actor;
 use crate::body::{JsonBody, decode_fields};
 use crate::error::{AdminError, ErrorBody, FieldDetail, Result};
 use crate::etag::{IfMatch, etag_header};
-use crate::keys::existing_tenant;
+use crate::keys::{changeable_tenant, existing_tenant};
 use crate::state::AdminState;
 use crate::tenants::stale;
 use crate::views::path_tenant;
@@ -158,13 +158,7 @@ pub(crate) async fn put(
     JsonBody(mut body): JsonBody,
 ) -> Result<Response> {
     let if_match = IfMatch::from_headers(&headers)?;
-    let tenant = existing_tenant(&state, &path_tenant(&id)?).await?;
-    if tenant.status == TenantStatus::Deleting {
-        return Err(AdminError::Conflict(format!(
-            "tenant {} is being deleted",
-            tenant.id
-        )));
-    }
+    let tenant = changeable_tenant(&state, &path_tenant(&id)?).await?;
     let mut details = Vec::new();
     keep_stored_headers(&mut body, &tenant.generator, &mut details);
     let (settings, decode_details): (GeneratorSettings, _) = decode_fields(body, &[]);

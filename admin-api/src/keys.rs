@@ -44,6 +44,24 @@ pub(crate) async fn existing_tenant(state: &AdminState, id: &TenantId) -> Result
         .ok_or_else(|| no_tenant(id.as_str()))
 }
 
+/// The tenant, refused with 409 when it is being deleted (nothing of it changes any more).
+pub(crate) async fn changeable_tenant(state: &AdminState, id: &TenantId) -> Result<Tenant> {
+    let tenant = existing_tenant(state, id).await?;
+    refuse_deleting(&tenant)?;
+    Ok(tenant)
+}
+
+/// 409 for a tenant being deleted.
+pub(crate) fn refuse_deleting(tenant: &Tenant) -> Result<()> {
+    if tenant.status == TenantStatus::Deleting {
+        return Err(AdminError::Conflict(format!(
+            "tenant {} is being deleted",
+            tenant.id
+        )));
+    }
+    Ok(())
+}
+
 /// The request checked field by field; every problem named.
 fn new_key(state: &AdminState, tenant: &TenantId, body: serde_json::Value) -> Result<NewKey> {
     let (request, mut details): (CreateKeyRequest, _) = decode_fields(body, &["name", "scopes"]);
@@ -121,13 +139,7 @@ pub(crate) async fn create_and_answer(
     action: &'static str,
     new: NewKey,
 ) -> Result<CreatedKey> {
-    let tenant = existing_tenant(state, &new.tenant).await?;
-    if tenant.status == TenantStatus::Deleting {
-        return Err(AdminError::Conflict(format!(
-            "tenant {} is being deleted",
-            tenant.id
-        )));
-    }
+    changeable_tenant(state, &new.tenant).await?;
     let (key, secret) = state
         .db
         .create_key_audited(new, &state.pepper, key_change(actor, action))

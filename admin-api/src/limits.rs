@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method};
 use serde::Serialize;
 use serde_json::Value;
-use sextant_model::{Limits, TenantStatus};
+use sextant_model::Limits;
 use sextant_tenancy::{LimitOverrides, Tenant, TenantStore, TenantUpdate};
 use utoipa::ToSchema;
 
@@ -18,7 +18,7 @@ use crate::auth::Actor;
 use crate::body::{JsonBody, decode_fields, merge_patch};
 use crate::error::{AdminError, ErrorBody, FieldDetail, Result};
 use crate::etag::{IfMatch, etag_header};
-use crate::keys::existing_tenant;
+use crate::keys::{changeable_tenant, existing_tenant};
 use crate::state::AdminState;
 use crate::tenants::stale;
 use crate::views::path_tenant;
@@ -166,13 +166,7 @@ async fn change(
     body: Value,
 ) -> Result<Response> {
     let if_match = IfMatch::required(&headers)?;
-    let tenant = existing_tenant(&state, &path_tenant(&id)?).await?;
-    if tenant.status == TenantStatus::Deleting {
-        return Err(AdminError::Conflict(format!(
-            "tenant {} is being deleted",
-            tenant.id
-        )));
-    }
+    let tenant = changeable_tenant(&state, &path_tenant(&id)?).await?;
     let (value, action) = if method == Method::PATCH {
         let mut current = serde_json::to_value(&tenant.limits).unwrap_or(Value::Null);
         merge_patch(&mut current, &body);

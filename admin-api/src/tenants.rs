@@ -14,7 +14,7 @@ use crate::auth::Actor;
 use crate::body::{JsonBody, decode_fields};
 use crate::error::{AdminError, ErrorBody, FieldDetail, Result};
 use crate::etag::{IfMatch, etag_header};
-use crate::keys::existing_tenant;
+use crate::keys::{existing_tenant, refuse_deleting};
 use crate::state::AdminState;
 use crate::views::{TenantView, json, path_tenant};
 
@@ -303,16 +303,6 @@ pub(crate) async fn patch(
     };
     let after = apply(&state, &actor, "tenant.update", &tenant, update, if_match).await?;
     Ok(tenant_response(StatusCode::OK, &after))
-}
-
-fn refuse_deleting(tenant: &Tenant) -> Result<()> {
-    if tenant.status == TenantStatus::Deleting {
-        return Err(AdminError::Conflict(format!(
-            "tenant {} is being deleted",
-            tenant.id
-        )));
-    }
-    Ok(())
 }
 
 async fn set_status(
