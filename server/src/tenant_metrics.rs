@@ -167,20 +167,25 @@ impl Collector for LimitsExporter {
             ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
         }
 
-        let snapshot = self.control.snapshot();
-        let mut tenants: Vec<_> = snapshot.tenants.values().collect();
-        tenants.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut overrides = self.control.with_snapshot(|snapshot| {
+            snapshot
+                .tenants
+                .values()
+                .map(|t| (t.id.clone(), limit_values(&t.limits)))
+                .collect::<Vec<_>>()
+        });
+        overrides.sort_by(|a, b| a.0.cmp(&b.0));
         let mut family = encoder.encode_descriptor(
             "sextant_limits_overrides",
             "Each limit a tenant overrides, with its value (durations in seconds)",
             None,
             MetricType::Gauge,
         )?;
-        for tenant in tenants {
-            for (limit_name, value) in limit_values(&tenant.limits) {
+        for (tenant, values) in overrides {
+            for (limit_name, value) in values {
                 let labels = OverrideLabels {
                     limit_name,
-                    tenant: tenant.id.as_str().to_owned(),
+                    tenant: tenant.as_str().to_owned(),
                 };
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }

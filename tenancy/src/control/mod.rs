@@ -207,6 +207,12 @@ impl ControlPlane {
         self.current().snapshot.clone()
     }
 
+    /// Runs `f` on the snapshot being served, without copying it (a scrape reading every
+    /// tenant's overrides need not clone every key).
+    pub fn with_snapshot<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
+        f(&self.current().snapshot)
+    }
+
     fn current(&self) -> Arc<Loaded> {
         Arc::clone(&self.loaded.read().unwrap_or_else(PoisonError::into_inner))
     }
