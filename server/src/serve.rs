@@ -22,7 +22,7 @@ use sextant_model::{
 use sextant_pipeline::{BlockBackend, Pipeline, PipelineConfig};
 use sextant_store::{CompactionMetrics, Compactor, CompactorParts, ObjectStoreMetrics};
 use sextant_tenancy::{
-    Bootstrap, ControlPlane, ControlPlaneConfig, Database, bootstrap, system_clock,
+    Bootstrap, ControlPlane, ControlPlaneConfig, Database, Pepper, bootstrap, system_clock,
 };
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -99,7 +99,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     if !catalog.is_embedded() && config.auth.mode == AuthMode::Keys {
         tracing::info!(database = %redact_url(&config.database.url), "control plane on postgres");
     }
-    let control = start_control_plane(&config, catalog.clone()).await?;
+    let (control, pepper) = start_control_plane(&config, catalog.clone()).await?;
     health.add_warning_source(control_plane_warning(control.clone()));
     health.set_phase(Some("replaying the wal"));
     // Catalog size is known before the first flush: metrics start from it, not from zero.
@@ -138,18 +138,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             .run(shutdown.child_token()),
         )
     });
-    let admin = roles
-        .has(Role::Admin)
-        .then(|| -> anyhow::Result<Router> {
-            Ok(sextant_admin_api::router(AdminState::new(
-                catalog.clone(),
-                control.clone() as Arc<dyn Authenticator>,
-                load_pepper(&config.auth.pepper_file, false)?,
-                config.limits.clone(),
-                config.admin.clone(),
-            )))
-        })
-        .transpose()?;
+    let admin = roles.has(Role::Admin).then(|| {
+        sextant_admin_api::router(AdminState::new(
+            catalog.clone(),
+            control.clone() as Arc<dyn Authenticator>,
+            pepper,
+            config.limits.clone(),
+            config.admin.clone(),
+        ))
+    });
     if !roles.is_all() {
         // Split roles (compactor, admin): no ingest path, no WAL; state is in the database.
         health.add_registry(pipeline_registry);
@@ -364,11 +361,12 @@ fn lease_holder() -> String {
 }
 
 /// Loads the pepper, creates the first admin token, tenant and key on an empty database (keys
-/// mode), and starts the snapshot refresher.
+/// mode), and starts the snapshot refresher; returns it with the pepper (the admin API keys
+/// new API keys and sessions with it).
 async fn start_control_plane(
     config: &Config,
     db: Arc<Database>,
-) -> anyhow::Result<Arc<ControlPlane>> {
+) -> anyhow::Result<(Arc<ControlPlane>, Pepper)> {
     let pepper = load_pepper(&config.auth.pepper_file, true)?;
     match config.auth.mode {
         AuthMode::Keys => {
@@ -390,14 +388,15 @@ async fn start_control_plane(
     }
     let cp_config = ControlPlaneConfig {
         defaults: config.limits.clone(),
-        pepper,
+        pepper: pepper.clone(),
         refresh_interval: config.auth.refresh_interval,
         usage_flush_interval: config.auth.usage_flush_interval,
         last_used_flush_interval: config.auth.last_used_flush_interval,
     };
-    ControlPlane::start(db, cp_config, system_clock())
+    let control = ControlPlane::start(db, cp_config, system_clock())
         .await
-        .context("cannot load the tenant snapshot")
+        .context("cannot load the tenant snapshot")?;
+    Ok((control, pepper))
 }
 
 /// The first start's credentials, printed once: a human reads the prose, scripts and tests the
