@@ -37,8 +37,14 @@ pub(crate) struct GeneratorSchema {
     histogram_buckets: Vec<f64>,
     /// The most active series the tenant may have.
     max_active_series: u64,
-    /// Where the tenant's series are remote-written; null keeps them local.
+    /// Where the tenant's series are remote-written; null: the server's default target.
     remote_write: Option<RemoteWriteSchema>,
+    /// Adds the span status message as the span-metrics label `status_message` (default
+    /// false).
+    status_message: bool,
+    /// Emits `traces_target_info` per resource and adds `job` and `instance` to span-metrics
+    /// series (default false).
+    target_info: bool,
 }
 
 /// A Prometheus remote-write endpoint.

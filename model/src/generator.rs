@@ -28,8 +28,15 @@ pub struct GeneratorSettings {
     pub histogram_buckets: Vec<f64>,
     /// The most active series the tenant may have; new series beyond it are dropped.
     pub max_active_series: u64,
-    /// Where the tenant's series are written; none keeps them local.
+    /// Where the tenant's series are written; none: the configured default target, if any.
     pub remote_write: Option<RemoteWriteTarget>,
+    /// Adds the span status message as the span-metrics label `status_message` (Tempo's
+    /// `intrinsic_dimensions.status_message`; off by default: it can make many series).
+    pub status_message: bool,
+    /// Emits `traces_target_info` per resource (its attributes other than `service.*` as
+    /// labels) and adds `job` and `instance` to every span-metrics series (Tempo's
+    /// `enable_target_info`).
+    pub target_info: bool,
 }
 
 impl Default for GeneratorSettings {
@@ -40,6 +47,8 @@ impl Default for GeneratorSettings {
             histogram_buckets: DEFAULT_HISTOGRAM_BUCKETS.to_vec(),
             max_active_series: DEFAULT_MAX_ACTIVE_SERIES,
             remote_write: None,
+            status_message: false,
+            target_info: false,
         }
     }
 }
@@ -301,6 +310,8 @@ mod tests {
                 headers,
                 ..RemoteWriteTarget::new("ftp://x")
             }),
+            status_message: false,
+            target_info: false,
         };
         assert_eq!(
             fields(&s),

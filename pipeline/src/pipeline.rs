@@ -1,8 +1,8 @@
 //! [`Pipeline`]: the distributor, the ingester and the querier behind the model's ports.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -18,6 +18,7 @@ use crate::config::{BlockConfig, IngesterConfig, PipelineConfig};
 use crate::distributor::{self, Admission};
 use crate::error::{Error, Result};
 use crate::flusher::{BlockBackend, Flusher};
+use crate::generator::Feed;
 use crate::ingester::{Admitted, Ingester};
 use crate::metrics::Metrics;
 use crate::querier;
@@ -39,6 +40,8 @@ pub struct Pipeline {
     /// exclusively while WAL segments are released: a record appended but not yet visible in
     /// memory must never have its segment released.
     append_gate: Arc<tokio::sync::RwLock<()>>,
+    /// The metrics generator, fed every acknowledged request (never the WAL replay).
+    generator: OnceLock<Feed>,
 }
 
 impl fmt::Debug for Pipeline {
@@ -120,7 +123,17 @@ impl Pipeline {
             admission,
             metrics,
             closed: AtomicBool::new(false),
+            generator: OnceLock::new(),
         }))
+    }
+
+    /// From now on, every acknowledged request's spans of a tenant with a generator processor
+    /// on are offered to `feed`. The WAL replay that `open` did is not, so no span counts twice.
+    /// A second call is ignored.
+    pub fn feed_generator(&self, feed: Feed) {
+        if self.generator.set(feed).is_err() {
+            tracing::warn!("the pipeline already feeds a generator");
+        }
     }
 
     /// What the WAL replay found at open.
@@ -313,6 +326,13 @@ impl Pipeline {
             reservation,
             ..
         } = admitted;
+        // The generator's share: the same bytes as the WAL record's (no copy), handed over
+        // only once the request is acknowledged.
+        let generator = self.generator.get().and_then(|feed| {
+            let settings = feed.wants(tenant)?;
+            let data: Vec<bytes::Bytes> = traces.iter().map(|t| t.data.clone()).collect();
+            Some((feed, settings, data))
+        });
         let gate = Arc::clone(&self.append_gate);
         let appended = tokio::spawn(async move {
             let _shared = gate.read_owned().await;
@@ -327,6 +347,9 @@ impl Pipeline {
             self.metrics
                 .discarded(tenant, DiscardReason::Unavailable, accepted_spans);
             return Err(e);
+        }
+        if let Some((feed, settings, data)) = generator {
+            feed.offer(tenant, settings, data, accepted_spans);
         }
         Ok(outcome)
     }
@@ -441,5 +464,7 @@ impl ReadinessProbe for Pipeline {
 
 #[cfg(test)]
 mod deletion_tests;
+#[cfg(test)]
+mod generator_tests;
 #[cfg(test)]
 mod tests;

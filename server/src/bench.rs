@@ -10,6 +10,7 @@
 
 mod auth;
 mod compaction;
+mod generator;
 mod metrics;
 mod search;
 
@@ -50,6 +51,8 @@ pub(crate) enum BenchCommand {
     /// Write small blocks with some duplicated spans, compact them into one and report MB/s
     /// per core and bytes per span before and after.
     Compaction(compaction::CompactionArgs),
+    /// Measure the metrics generator's spans/s per core, and ingest with it off and on.
+    Generator(generator::GeneratorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +109,7 @@ pub(crate) async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Search(args) => search::search(args).await.map(|_| ()),
         BenchCommand::Metrics(args) => metrics::metrics(args).await.map(|_| ()),
         BenchCommand::Compaction(args) => compaction::compaction(args).await.map(|_| ()),
+        BenchCommand::Generator(args) => generator::generator(args).await.map(|_| ()),
     }
 }
 
@@ -394,6 +398,19 @@ mod tests {
             outcome.output_spans + outcome.duplicates,
             outcome.input_spans
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn generator_bench_counts_every_span_with_the_generator_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = generator::GeneratorArgs::for_test(dir.path().to_owned());
+        let outcome = generator::generator(args).await.unwrap();
+        assert_eq!(outcome.alone_spans, 200, "4 requests of 50 spans, once");
+        assert!(outcome.series > 0);
+        assert_eq!(outcome.ingested_off, 400, "8 pushes of 50 spans");
+        assert_eq!(outcome.ingested_on, 400);
+        assert_eq!(outcome.counted_on, 400, "the generator counted every span");
+        assert!(outcome.remote_writes > 0, "series were remote-written");
     }
 
     #[tokio::test]

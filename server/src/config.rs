@@ -11,7 +11,7 @@ use serde_yaml::Value;
 use sextant_admin_api::AdminConfig;
 use sextant_gateway::{AuthMode, GatewayConfig};
 use sextant_model::Limits;
-use sextant_pipeline::{BlockConfig, IngesterConfig};
+use sextant_pipeline::{BlockConfig, GeneratorConfig, IngesterConfig};
 use sextant_store::{CompactorConfig, StorageConfig, WalConfig};
 use sextant_tenancy::SqliteConfig;
 
@@ -47,6 +47,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Removal of deleted tenants' data.
     pub tenant_deletion: TenantDeletionConfig,
+    /// The metrics generator: span metrics and service graphs, remote-written per tenant.
+    pub generator: GeneratorConfig,
 }
 
 /// The control-plane database: tenants, keys, usage, the block catalog and leases.
@@ -162,6 +164,7 @@ impl Default for Config {
             limits: Limits::default(),
             admin: AdminConfig::default(),
             tenant_deletion: TenantDeletionConfig::default(),
+            generator: GeneratorConfig::default(),
         }
     }
 }
@@ -377,6 +380,7 @@ impl Config {
         }
         self.server.tls.validate(problems);
         problems.extend(self.wal.validate());
+        problems.extend(self.generator.validate());
         problems.extend(self.storage.validate());
         problems.extend(self.compactor.problems("compactor."));
         let pipeline = sextant_pipeline::PipelineConfig {
@@ -588,6 +592,7 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
     let limits = section::<Limits>(tree, "limits", problems);
     let admin = section::<AdminConfig>(tree, "admin", problems);
     let tenant_deletion = section::<TenantDeletionConfig>(tree, "tenant_deletion", problems);
+    let generator = section::<GeneratorConfig>(tree, "generator", problems);
     Some(Config {
         data_dir,
         server: server?,
@@ -605,6 +610,7 @@ fn deserialize_sections(tree: &Value, problems: &mut Vec<String>) -> Option<Conf
         limits: limits?,
         admin: admin?,
         tenant_deletion: tenant_deletion?,
+        generator: generator?,
     })
 }
 

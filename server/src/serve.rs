@@ -19,7 +19,7 @@ use sextant_model::{
     Authenticator, IngestSink, MetricsQuerier, TenantDirectory, TraceReader, TraceSearcher,
     UsageMeter,
 };
-use sextant_pipeline::{BlockBackend, Pipeline, PipelineConfig};
+use sextant_pipeline::{BlockBackend, Generator, Pipeline, PipelineConfig};
 use sextant_store::{CompactionMetrics, Compactor, CompactorParts, ObjectStoreMetrics};
 use sextant_tenancy::{
     Bootstrap, ControlPlane, ControlPlaneConfig, Database, Pepper, bootstrap, system_clock,
@@ -194,7 +194,19 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     .await
     .context("pipeline start panicked")?
     .context("cannot open the pipeline")?;
-    let (pipeline, pipeline_registry) = pipeline;
+    let (pipeline, mut pipeline_registry) = pipeline;
+    let generator = if config.generator.enabled {
+        let generator = Generator::start(
+            config.generator.clone(),
+            control.clone() as Arc<dyn TenantDirectory>,
+            &mut pipeline_registry,
+        )
+        .context("cannot start the metrics generator")?;
+        pipeline.feed_generator(generator.feed());
+        Some(generator)
+    } else {
+        None
+    };
     health.add_registry(pipeline_registry);
     health.add_probe(pipeline.clone());
 
@@ -249,7 +261,11 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         compactor: compactor_task,
         deletion: deletion_task,
     };
-    let ingest = Some((pipeline, background));
+    let ingest = Some(Ingest {
+        pipeline,
+        background,
+        generator,
+    });
     serve_until_shutdown(
         &config,
         &roles,
@@ -272,6 +288,14 @@ struct Background {
     deletion: Option<JoinHandle<()>>,
 }
 
+/// The ingest path of a process that runs it: the pipeline, its background loop and the
+/// metrics generator it feeds.
+struct Ingest {
+    pipeline: Arc<Pipeline>,
+    background: JoinHandle<()>,
+    generator: Option<Generator>,
+}
+
 /// Opens the public listeners, serves until a termination signal, then drains and closes in
 /// order: listeners, background loops, the WAL (when this process ingests), usage.
 #[expect(
@@ -287,7 +311,7 @@ async fn serve_until_shutdown(
     mut internal_task: JoinHandle<anyhow::Result<()>>,
     shutdown: CancellationToken,
     tasks: Background,
-    ingest: Option<(Arc<Pipeline>, JoinHandle<()>)>,
+    ingest: Option<Ingest>,
     control: Arc<ControlPlane>,
 ) -> anyhow::Result<()> {
     let drain = config.server.drain_timeout;
@@ -329,10 +353,18 @@ async fn serve_until_shutdown(
     for task in [tasks.compactor, tasks.deletion].into_iter().flatten() {
         let _ = task.await;
     }
-    if let Some((pipeline, background)) = ingest {
+    if let Some(Ingest {
+        pipeline,
+        background,
+        generator,
+    }) = ingest
+    {
         let _ = background.await;
         pipeline.close().await.context("closing the wal")?;
         tracing::info!("wal closed");
+        if let Some(generator) = generator {
+            generator.stop().await;
+        }
     }
     match control.close().await {
         Ok(()) => tracing::info!("usage flushed; bye"),

@@ -1,6 +1,7 @@
 //! Per-tenant metric families for operators: what each tenant is billed for
 //! (`sextant_usage_*_total{tenant}`) and the limits in force, like Tempo's overrides exporter
-//! (`sextant_limits_overrides{limit_name,tenant}`, `sextant_limits_defaults{limit_name}`).
+//! (`sextant_limits_overrides{limit_name,tenant}`, `sextant_limits_defaults{limit_name}`), and
+//! which metrics-generator processors each tenant has on (`sextant_generator_processors`).
 //!
 //! Usage counters are fed by a [`UsageMeter`] decorator, so they count exactly what the
 //! control plane meters (and what quotas and the admin API's usage report are made of). The
@@ -130,6 +131,12 @@ impl<M: UsageMeter> UsageMeter for MeteredUsage<M> {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProcessorLabels {
+    tenant: String,
+    processor: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OverrideLabels {
     limit_name: String,
     tenant: String,
@@ -167,12 +174,23 @@ impl Collector for LimitsExporter {
             ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
         }
 
-        let mut overrides = self.control.with_snapshot(|snapshot| {
-            snapshot
+        let (mut overrides, mut processors) = self.control.with_snapshot(|snapshot| {
+            let overrides = snapshot
                 .tenants
                 .values()
                 .map(|t| (t.id.clone(), limit_values(&t.limits)))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            let processors = snapshot
+                .tenants
+                .values()
+                .flat_map(|t| {
+                    t.generator
+                        .processors
+                        .iter()
+                        .map(|p| (t.id.as_str().to_owned(), p.as_str()))
+                })
+                .collect::<Vec<_>>();
+            (overrides, processors)
         });
         overrides.sort_by(|a, b| a.0.cmp(&b.0));
         let mut family = encoder.encode_descriptor(
@@ -189,6 +207,18 @@ impl Collector for LimitsExporter {
                 };
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
+        }
+
+        processors.sort_unstable();
+        let mut family = encoder.encode_descriptor(
+            "sextant_generator_processors",
+            "1 for each metrics-generator processor a tenant's settings turn on",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (tenant, processor) in processors {
+            let labels = ProcessorLabels { tenant, processor };
+            ConstGauge::new(1).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
     }

@@ -3,48 +3,106 @@
 //! `service.name` (empty when absent); its size is its protobuf encoding, as Tempo's
 //! `traces_spanmetrics_size_total` counts it.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 use sextant_model::otlp::TracesData;
 use sextant_model::{GeneratorProcessor, GeneratorSettings};
 
+use super::config::GeneratorConfig;
 use super::service_graphs::{DEFAULT_BUCKETS, ServiceGraphs};
 use super::span_metrics::SpanMetrics;
 use super::{Sample, attribute};
 
-/// How long a service-graph side waits for its other half (Tempo's default).
-pub(crate) const EDGE_WAIT: Duration = Duration::from_secs(10);
-/// Most sides waiting at once (Tempo's default `max_items`).
-pub(crate) const EDGE_MAX_ITEMS: usize = 10_000;
+/// Spans and halves a tenant's processors could not count.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counters {
+    /// Spans whose span-metrics series would have passed `max_active_series`.
+    pub(crate) series_limited: u64,
+    /// Service-graph halves that found the wait store full.
+    pub(crate) edge_store_full: u64,
+    /// Service-graph halves whose other half never came.
+    pub(crate) edges_expired: u64,
+    /// Spans that ended before the ingestion slack.
+    pub(crate) outside_slack: u64,
+}
 
 #[derive(Debug)]
 pub(crate) struct Instance {
     span_metrics: Option<SpanMetrics>,
     service_graphs: Option<ServiceGraphs>,
+    /// Spans that ended longer ago than this are not counted (zero: all are).
+    slack: Duration,
+    outside_slack: u64,
 }
 
 impl Instance {
-    pub(crate) fn new(settings: &GeneratorSettings, edge_wait: Duration) -> Self {
+    pub(crate) fn new(settings: &GeneratorSettings, config: &GeneratorConfig) -> Self {
         let on = |p| settings.processors.contains(&p);
         Self {
             span_metrics: on(GeneratorProcessor::SpanMetrics).then(|| SpanMetrics::new(settings)),
-            service_graphs: on(GeneratorProcessor::ServiceGraphs)
-                .then(|| ServiceGraphs::new(DEFAULT_BUCKETS.to_vec(), edge_wait, EDGE_MAX_ITEMS)),
+            service_graphs: on(GeneratorProcessor::ServiceGraphs).then(|| {
+                ServiceGraphs::new(
+                    DEFAULT_BUCKETS.to_vec(),
+                    config.edge_wait,
+                    config.edge_max_items,
+                )
+            }),
+            slack: config.ingestion_slack,
+            outside_slack: 0,
         }
     }
 
+    /// Series held now, of every processor.
+    pub(crate) fn active_series(&self) -> usize {
+        self.span_metrics
+            .as_ref()
+            .map_or(0, SpanMetrics::active_series)
+            + self
+                .service_graphs
+                .as_ref()
+                .map_or(0, ServiceGraphs::active_series)
+    }
+
+    /// What the processors could not count since the last call.
+    pub(crate) fn take_counters(&mut self) -> Counters {
+        let mut c = Counters {
+            outside_slack: std::mem::take(&mut self.outside_slack),
+            ..Counters::default()
+        };
+        if let Some(m) = &mut self.span_metrics {
+            c.series_limited = std::mem::take(&mut m.dropped_spans);
+        }
+        if let Some(g) = &mut self.service_graphs {
+            c.edge_store_full = std::mem::take(&mut g.dropped_spans);
+            c.edges_expired = std::mem::take(&mut g.expired_edges);
+        }
+        c
+    }
+
     /// Whether any processor is on (an instance without one needs no spans).
+    #[cfg(test)]
     pub(crate) fn is_active(&self) -> bool {
         self.span_metrics.is_some() || self.service_graphs.is_some()
     }
 
     /// Counts every span of one accepted request.
     pub(crate) fn observe(&mut self, data: &TracesData, now: SystemTime) {
+        let oldest = if self.slack.is_zero() {
+            0
+        } else {
+            now.checked_sub(self.slack)
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        };
         for rs in &data.resource_spans {
             let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
             let service = attribute(resource, "service.name").unwrap_or_default();
             for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+                if span.end_time_unix_nano < oldest {
+                    self.outside_slack += 1;
+                    continue;
+                }
                 if let Some(m) = &mut self.span_metrics {
                     m.observe(&service, resource, span, span.encoded_len() as u64, now);
                 }
@@ -76,6 +134,14 @@ mod tests {
     };
 
     use super::*;
+
+    /// No ingestion slack: the test spans are from 1970.
+    fn config() -> GeneratorConfig {
+        GeneratorConfig {
+            ingestion_slack: Duration::ZERO,
+            ..GeneratorConfig::default()
+        }
+    }
 
     fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
         ResourceSpans {
@@ -129,7 +195,7 @@ mod tests {
     fn processors_follow_the_settings() {
         let now = SystemTime::UNIX_EPOCH;
         let stale = Duration::from_secs(60);
-        let mut none = Instance::new(&settings(vec![]), EDGE_WAIT);
+        let mut none = Instance::new(&settings(vec![]), &config());
         assert!(!none.is_active());
         none.observe(&request(), now);
         assert!(none.collect(now, stale).is_empty());
@@ -139,7 +205,7 @@ mod tests {
                 GeneratorProcessor::SpanMetrics,
                 GeneratorProcessor::ServiceGraphs,
             ]),
-            EDGE_WAIT,
+            &config(),
         );
         both.observe(&request(), now);
         let samples = both.collect(now, stale);
@@ -167,7 +233,7 @@ mod tests {
 
         let mut graphs_only = Instance::new(
             &settings(vec![GeneratorProcessor::ServiceGraphs]),
-            EDGE_WAIT,
+            &config(),
         );
         graphs_only.observe(&request(), now);
         assert!(

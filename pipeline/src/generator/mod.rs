@@ -1,19 +1,27 @@
-//! The metrics generator (issue #8), built bottom-up. This first slice is pure logic, not yet
-//! fed by ingest nor remote-written: Prometheus label names ([`labels`]), histograms with
-//! Tempo's bucket semantics ([`histogram`]), the span-metrics registry ([`span_metrics`]),
-//! which turns spans into Tempo's `traces_spanmetrics_*` series with the per-tenant settings
-//! of `sextant_model::GeneratorSettings` (dimensions, buckets, active-series limit), and the
-//! service-graph edge store ([`service_graphs`]: client/server pairing with a bounded wait,
-//! database, messaging and virtual-node edges), and remote write 1.0 bodies
-//! ([`remote_write`]: protobuf `WriteRequest`, snappy). [`instance`] is one tenant's
-//! generator: the processors its settings turn on, fed whole requests.
+//! The metrics generator: Tempo's span metrics and service graphs, derived from accepted spans
+//! and remote-written to each tenant's Prometheus-compatible store (DESIGN.md §8).
+//!
+//! Data flow: the pipeline hands each acknowledged request's spans to a [`Feed`] (never a WAL
+//! replay, so no span counts twice; never waiting: beyond a byte bound spans are shed and
+//! counted); the generator thread ([`worker`]) counts them into the tenant's [`instance`] (the
+//! processors its settings turn on: [`span_metrics`], [`service_graphs`]) and, every collection
+//! interval, turns every series into remote write 1.0 requests ([`remote_write`]) queued per
+//! tenant for delivery ([`sender`]). Label names are made Prometheus-safe by [`labels`];
+//! histograms follow Tempo's bucket semantics ([`histogram`]).
 
+mod config;
 pub(crate) mod histogram;
 pub(crate) mod instance;
 pub(crate) mod labels;
+mod metrics;
 pub(crate) mod remote_write;
+mod sender;
 pub(crate) mod service_graphs;
 pub(crate) mod span_metrics;
+mod worker;
+
+pub use config::{GeneratorConfig, RemoteWriteConfig};
+pub use worker::{Feed, Generator};
 
 use std::time::SystemTime;
 
@@ -63,7 +71,7 @@ fn sample(
 }
 
 /// A histogram's `_bucket` (with `le`), `_sum` and `_count` samples; the exemplar goes on the
-/// buckets.
+/// bucket its value falls in (the first whose `le` holds it), as a client library puts it.
 pub(crate) fn histogram_samples(
     name: &str,
     labels: &Labels,
@@ -71,17 +79,19 @@ pub(crate) fn histogram_samples(
     bounds: &[f64],
     exemplar: Option<&Exemplar>,
 ) -> Vec<Sample> {
+    let bucket = format!("{name}_bucket");
+    let mut exemplar = exemplar.cloned();
     let mut out: Vec<Sample> = histogram
         .cumulative(bounds)
         .into_iter()
         .map(|(le, count)| {
+            let here = exemplar.take_if(|e| e.value <= le);
             let le = if le.is_infinite() {
                 "+Inf".to_owned()
             } else {
                 le.to_string()
             };
-            let bucket = format!("{name}_bucket");
-            sample(&bucket, labels, Some(le), count as f64, exemplar.cloned())
+            sample(&bucket, labels, Some(le), count as f64, here)
         })
         .collect();
     out.push(sample(
@@ -112,4 +122,66 @@ pub(crate) fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
         any_value::Value::BoolValue(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// What [`count_requests`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountedRequests {
+    pub spans: u64,
+    /// Series held at the end.
+    pub series: usize,
+    /// Samples collected, over every collection.
+    pub samples: usize,
+}
+
+/// Does the generator thread's work for one tenant on this thread (without the ingestion
+/// slack): decodes each request
+/// (protobuf `TracesData`), counts it into the processors `settings` turn on, and collects and
+/// encodes a remote-write body after every `collect_every` requests and at the end. For
+/// `sextant bench generator`, which times it.
+pub fn count_requests(
+    settings: &sextant_model::GeneratorSettings,
+    requests: &[bytes::Bytes],
+    collect_every: usize,
+) -> CountedRequests {
+    use prost::Message;
+    // Every span counts, however old: the benchmark's requests are made once, up front.
+    let config = GeneratorConfig {
+        ingestion_slack: std::time::Duration::ZERO,
+        ..GeneratorConfig::default()
+    };
+    let mut instance = instance::Instance::new(settings, &config);
+    let mut counted = CountedRequests {
+        spans: 0,
+        series: 0,
+        samples: 0,
+    };
+    let collect = |instance: &mut instance::Instance| {
+        let samples = instance.collect(SystemTime::now(), config.stale_after);
+        for chunk in samples.chunks(config.max_series_per_request) {
+            std::hint::black_box(remote_write::encode(&remote_write::write_request(
+                chunk,
+                0,
+                &[],
+            )));
+        }
+        samples.len()
+    };
+    for (i, request) in requests.iter().enumerate() {
+        let data = sextant_model::otlp::TracesData::decode(request.clone())
+            .expect("benchmark requests are valid protobuf");
+        counted.spans += data
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len() as u64)
+            .sum::<u64>();
+        instance.observe(&data, SystemTime::now());
+        if collect_every > 0 && (i + 1) % collect_every == 0 {
+            counted.samples += collect(&mut instance);
+        }
+    }
+    counted.samples += collect(&mut instance);
+    counted.series = instance.active_series();
+    counted
 }

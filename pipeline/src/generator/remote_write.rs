@@ -4,7 +4,7 @@
 //! One time series per collected sample, its labels sorted by name with `__name__` among them;
 //! a sample's exemplar carries the trace ID under `traceID` (Grafana's link to the trace).
 
-use super::{Labels, Sample};
+use super::Sample;
 
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -58,7 +58,7 @@ pub(crate) struct Exemplar {
 pub(crate) fn write_request(
     samples: &[Sample],
     timestamp_ms: i64,
-    external: &Labels,
+    external: &[(String, String)],
 ) -> WriteRequest {
     let timeseries = samples
         .iter()

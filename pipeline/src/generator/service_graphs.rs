@@ -95,6 +95,20 @@ struct Side {
 struct Pending {
     client: Option<Side>,
     server: Option<Side>,
+    /// A root server span, under its own span ID: it never pairs, and becomes a virtual-node
+    /// edge when its wait ends. Apart from `server`, which a server span whose parent is this
+    /// very span (no client span between them) would otherwise overwrite.
+    root: Option<Side>,
+}
+
+impl Pending {
+    fn since(&self) -> Option<SystemTime> {
+        [&self.client, &self.server, &self.root]
+            .into_iter()
+            .flatten()
+            .map(|s| s.since)
+            .min()
+    }
 }
 
 /// One tenant's service-graph edges.
@@ -187,6 +201,10 @@ impl ServiceGraphs {
             return;
         }
         let pending = self.pending.entry(key).or_default();
+        if side.root {
+            pending.root = Some(side);
+            return;
+        }
         if client {
             pending.client = Some(side);
         } else {
@@ -195,6 +213,7 @@ impl ServiceGraphs {
         if let Pending {
             client: Some(c),
             server: Some(s),
+            ..
         } = pending
         {
             let connection = if c.messaging || s.messaging {
@@ -209,7 +228,11 @@ impl ServiceGraphs {
             };
             let (failed, server_seconds, client_seconds) =
                 (c.failed || s.failed, s.seconds, c.seconds);
-            self.pending.remove(&key);
+            if pending.root.is_some() {
+                (pending.client, pending.server) = (None, None);
+            } else {
+                self.pending.remove(&key);
+            }
             self.record(key_edge, failed, server_seconds, client_seconds, now);
         }
     }
@@ -244,8 +267,8 @@ impl ServiceGraphs {
             .pending
             .iter()
             .filter(|(_, p)| {
-                let since = p.client.as_ref().or(p.server.as_ref()).map(|s| s.since);
-                since.is_some_and(|t| now.duration_since(t).is_ok_and(|d| d >= wait))
+                p.since()
+                    .is_some_and(|t| now.duration_since(t).is_ok_and(|d| d >= wait))
             })
             .map(|(k, _)| *k)
             .collect();
@@ -253,16 +276,17 @@ impl ServiceGraphs {
             let Some(pending) = self.pending.remove(&key) else {
                 continue;
             };
+            if let Some(server) = pending.root {
+                let client = server.peer.clone().unwrap_or_else(|| "user".to_owned());
+                let edge = EdgeKey {
+                    client: sanitize_value(&client),
+                    server: server.service,
+                    connection: Connection::Virtual,
+                };
+                self.record(edge, server.failed, server.seconds, server.seconds, now);
+            }
             match (pending.client, pending.server) {
-                (None, Some(server)) if server.root => {
-                    let client = server.peer.clone().unwrap_or_else(|| "user".to_owned());
-                    let edge = EdgeKey {
-                        client: sanitize_value(&client),
-                        server: server.service,
-                        connection: Connection::Virtual,
-                    };
-                    self.record(edge, server.failed, server.seconds, server.seconds, now);
-                }
+                (None, None) => {}
                 (Some(client), None) if client.peer.is_some() => {
                     let server = client.peer.clone().unwrap_or_default();
                     let edge = EdgeKey {
@@ -328,6 +352,12 @@ impl ServiceGraphs {
     }
 
     /// Sides waiting for their other half.
+    /// Edges held now.
+    pub(crate) fn active_series(&self) -> usize {
+        self.edges.len()
+    }
+
+    #[cfg(test)]
     pub(crate) fn pending(&self) -> usize {
         self.pending.len()
     }

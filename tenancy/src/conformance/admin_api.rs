@@ -35,6 +35,8 @@ fn generator() -> GeneratorSettings {
             add_org_id_header: false,
             ..RemoteWriteTarget::new("https://prom.example/api/v1/write")
         }),
+        status_message: true,
+        target_info: true,
     }
 }
 

@@ -206,3 +206,39 @@ fn the_store_is_bounded_and_stale_edges_go() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_server_span_under_a_root_server_span_leaves_the_roots_virtual_edge() {
+    // frontend's root server span 1, and a server span 2 of the same service whose parent is
+    // span 1 itself (no client span between them, as some frameworks nest).
+    let mut g = graphs();
+    g.observe(
+        "frontend",
+        &[],
+        &span(1, None, SPAN_KIND_SERVER, 10, false),
+        T0,
+    );
+    g.observe(
+        "frontend",
+        &[],
+        &span(2, Some(1), SPAN_KIND_SERVER, 5, false),
+        T0,
+    );
+    g.expire(T0 + WAIT);
+    assert_eq!(g.pending(), 0);
+    assert_eq!(g.expired_edges, 1, "the nested server span has no client");
+    let samples = g.collect(T0 + WAIT, Duration::from_secs(60));
+    assert_eq!(
+        value(
+            &samples,
+            REQUEST_TOTAL,
+            &[
+                ("client", "user"),
+                ("server", "frontend"),
+                ("connection_type", "virtual_node"),
+            ]
+        ),
+        Some(1.0),
+        "the root still becomes user → frontend"
+    );
+}

@@ -118,6 +118,23 @@ fn spans_become_calls_latency_and_size_by_series() {
         calls.exemplar.as_ref().map(|e| e.trace_id.as_str()),
         Some("07070707070707070707070707070707")
     );
+    // On the histogram, only the bucket its latency (the last span's, 50 ms) falls in has it.
+    let with_exemplar: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.name == "traces_spanmetrics_latency_bucket" && s.exemplar.is_some())
+        .filter(|s| {
+            s.labels
+                .iter()
+                .any(|(k, v)| k == "status_code" && v == "STATUS_CODE_UNSET")
+        })
+        .filter_map(|s| {
+            s.labels
+                .iter()
+                .find(|(k, _)| k == "le")
+                .map(|(_, v)| v.as_str())
+        })
+        .collect();
+    assert_eq!(with_exemplar, ["0.1"]);
 }
 
 #[test]
@@ -169,4 +186,60 @@ fn the_active_series_limit_drops_new_series_and_stale_series_go() {
     // With room again, a new series is counted.
     m.observe("svc", &[], &span("c", 1, 1, false, vec![]), 1, later);
     assert_eq!(m.active_series(), 2);
+}
+
+#[test]
+fn status_message_and_target_info_are_opt_in() {
+    let resource = vec![
+        kv("service.name", s("api")),
+        kv("service.namespace", s("shop")),
+        kv("service.instance.id", s("api-1")),
+        kv("k8s.pod.name", s("api-7f9")),
+    ];
+    let mut failing = span("GET /users", 2, 5, true, vec![]);
+    failing.status.as_mut().unwrap().message = "db down".into();
+
+    let mut off = SpanMetrics::new(&settings(&[], 100));
+    off.observe("api", &resource, &failing, 10, T0);
+    let samples = off.collect(T0, Duration::from_secs(60));
+    assert!(samples.iter().all(|s| s.name != TARGET_INFO));
+    assert!(samples.iter().all(|s| {
+        s.labels
+            .iter()
+            .all(|(k, _)| k != "status_message" && k != "job")
+    }));
+
+    let mut on = SpanMetrics::new(&GeneratorSettings {
+        status_message: true,
+        target_info: true,
+        ..settings(&[], 100)
+    });
+    on.observe("api", &resource, &failing, 10, T0);
+    let samples = on.collect(T0, Duration::from_secs(60));
+    let calls = [
+        ("service", "api"),
+        ("span_name", "GET /users"),
+        ("span_kind", "SPAN_KIND_SERVER"),
+        ("status_code", "STATUS_CODE_ERROR"),
+        ("status_message", "db down"),
+        ("job", "shop/api"),
+        ("instance", "api-1"),
+    ];
+    assert_eq!(value(&samples, CALLS, &calls), Some(1.0));
+    let info = [
+        ("job", "shop/api"),
+        ("instance", "api-1"),
+        ("k8s_pod_name", "api-7f9"),
+    ];
+    assert_eq!(value(&samples, TARGET_INFO, &info), Some(1.0));
+    assert_eq!(on.active_series(), 2, "the span series and the target");
+
+    // A resource with nothing but service.* attributes has no target_info.
+    let mut bare = SpanMetrics::new(&GeneratorSettings {
+        target_info: true,
+        ..settings(&[], 100)
+    });
+    bare.observe("api", &resource[..1], &failing, 10, T0);
+    let samples = bare.collect(T0, Duration::from_secs(60));
+    assert!(samples.iter().all(|s| s.name != TARGET_INFO));
 }
