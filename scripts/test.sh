@@ -5,8 +5,8 @@
 # missing (as root, through apt), creates the Python venv the end-to-end tests need, checks
 # formatting and lints, builds the debug `sextant` binary and runs every test against it.
 #
-# External services that later tests need (Postgres, Prometheus, an S3 server, NATS, Chromium)
-# get a `start_<name>` function below: each starts its server on a random loopback port in a
+# External services that later tests need (Postgres, an S3 server, NATS, Chromium) get a
+# `start_<name>` function below: each starts its server on a random loopback port in a
 # temporary directory, registers its stop command with `on_exit`, and exports the address for
 # the tests. The exit trap stops everything this script started, in reverse order.
 set -euo pipefail
@@ -111,6 +111,18 @@ ensure_tools() {
     if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
         command -v rustup >/dev/null && rustup component add rustfmt clippy
     fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus: the generator tests (tests/tests/generator.rs) start their own servers on free
+# loopback ports, each with its own TSDB in a temporary directory; this only makes sure the
+# binary is there. The Debian package may also start a system service: unused, never touched.
+ensure_prometheus() {
+    command -v prometheus >/dev/null || apt_install prometheus
+    SEXTANT_TEST_PROMETHEUS="$(command -v prometheus)" \
+        || die "prometheus installed but not on PATH"
+    export SEXTANT_TEST_PROMETHEUS
+    log "prometheus: $SEXTANT_TEST_PROMETHEUS ($("$SEXTANT_TEST_PROMETHEUS" --version 2>&1 | head -n 1))"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +250,7 @@ run_tests() {
 main() {
     ensure_tools
     ensure_venv
+    ensure_prometheus
     rust_checks
     build_binary
     start_postgres

@@ -7,16 +7,19 @@
 //! trace-by-ID reads ([`ReadApi`]) decoded by an independent reader of Tempo's JSON dialect,
 //! span builders, a span-by-span comparison ([`assert_same_spans`]), and a runner for the
 //! Python OpenTelemetry clients in `tests/python/`, `/metrics` and `/ready` probes, a real S3
-//! server ([`Moto`]), a TCP proxy a test can cut to make a service unreachable
-//! ([`TcpProxy`]), and TLS material: a test CA, certificate files the binary reads and https
-//! clients that trust the CA ([`TestCa`], [`TlsFiles`]); a `tempopb.StreamingQuerier` client
-//! on hand-written messages ([`StreamingQuerier`]) and a strict reader of TraceQL metrics
-//! answers ([`parse_range`]). It never mocks the server.
+//! server ([`Moto`]), a real Prometheus that receives remote write and answers queries
+//! ([`Prometheus`]), a TCP proxy a test can cut to make a service unreachable ([`TcpProxy`]),
+//! and TLS material: a test CA, certificate files the binary reads and https clients that
+//! trust the CA ([`TestCa`], [`TlsFiles`]); a `tempopb.StreamingQuerier` client on
+//! hand-written messages ([`StreamingQuerier`]) and a strict reader of TraceQL metrics answers
+//! ([`parse_range`]). It never mocks the server.
 //!
 //! Environment: `SEXTANT_BIN` (the binary), `SEXTANT_TEST_PYTHON` (a Python with
 //! `tests/python/requirements.txt`, default `<root>/.venv/bin/python`), both set by
-//! `./scripts/test.sh`, as is `SEXTANT_TEST_MOTO` (`moto_server`, default
-//! `<root>/.venv/bin/moto_server`); `SEXTANT_TEST_ECHO=1` copies the binary's stderr to the test output.
+//! `./scripts/test.sh`, as are `SEXTANT_TEST_MOTO` (`moto_server`, default
+//! `<root>/.venv/bin/moto_server`) and `SEXTANT_TEST_PROMETHEUS` (`prometheus`, which the script
+//! installs with apt when missing; default: the first on `PATH`); `SEXTANT_TEST_ECHO=1` copies
+//! the binary's stderr to the test output.
 
 mod auth;
 mod client;
@@ -24,6 +27,7 @@ mod expected;
 mod json;
 mod moto;
 mod probes;
+mod prometheus;
 mod proxy;
 mod python;
 mod series;
@@ -41,6 +45,7 @@ pub use expected::{Expected, assert_all_readable};
 pub use json::{Dialect, resource_spans_from_json};
 pub use moto::{Moto, moto_server};
 pub use probes::metric_sum;
+pub use prometheus::{PromExemplar, PromExemplars, PromSample, Prometheus, prometheus_bin};
 pub use proxy::TcpProxy;
 pub use python::{Sent, python, run_script, sent};
 pub use series::{
