@@ -22,33 +22,12 @@ import random
 import sys
 
 from opentelemetry import trace as trace_api
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.span import NonRecordingSpan, SpanContext, TraceFlags, TraceState
-
-
-class RecordingExporter(SpanExporter):
-    """Delegates to the real exporter and records each request it was asked to send."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.requests = []
-        self.results = []
-
-    def export(self, spans):
-        self.requests.append(encode_spans(spans).SerializeToString())
-        result = self.inner.export(spans)
-        self.results.append(result)
-        return result
-
-    def shutdown(self):
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis=30000):
-        return self.inner.force_flush(timeout_millis)
+from recording_exporter import RecordingExporter
 
 
 def make_exporter(kind, endpoint, tenant, authorization, compression):

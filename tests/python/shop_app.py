@@ -31,34 +31,16 @@ from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from recording_exporter import RecordingExporter
 
 MS = 1_000_000  # nanoseconds
 
 
-class CheckedExporter(SpanExporter):
-    """Delegates to the real exporter and keeps the result of every export."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.results = []
-
-    def export(self, spans):
-        result = self.inner.export(spans)
-        self.results.append(result)
-        return result
-
-    def shutdown(self):
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis=30000):
-        return self.inner.force_flush(timeout_millis)
-
-
 def service(name, args, exporters):
     authorization = "Basic " + base64.b64encode(f"{args.tenant}:{args.key}".encode()).decode()
-    exporter = CheckedExporter(
+    exporter = RecordingExporter(
         OTLPSpanExporter(
             endpoint=args.endpoint.rstrip("/") + "/v1/traces",
             headers={"authorization": authorization},

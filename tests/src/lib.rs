@@ -25,6 +25,7 @@ mod auth;
 mod client;
 mod expected;
 mod json;
+mod local;
 mod moto;
 mod probes;
 mod prometheus;

@@ -3,12 +3,13 @@
 //! stopped and resumed moto is empty; to make S3 unreachable without losing the bucket, put a
 //! [`crate::TcpProxy`] in front of it instead.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
+
+use crate::local::{free_port, http_client, stop, url_encode};
 
 use crate::server::workspace_root;
 
@@ -50,15 +51,8 @@ pub struct Moto {
 impl Moto {
     /// Start moto on a free port and wait until it answers.
     pub async fn start() -> Self {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-            listener.local_addr().expect("local addr").port()
-        };
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client");
+        let port = free_port();
+        let http = http_client();
         let mut moto = Self {
             child: None,
             port,
@@ -125,10 +119,7 @@ impl Moto {
 
     /// Kill the server (its state is in memory and goes with it).
     pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
+        stop(&mut self.child).await;
     }
 
     /// Start the server (again) on the same port and wait until it answers.
@@ -167,17 +158,6 @@ impl Moto {
 }
 
 /// Percent-encode everything but unreserved characters.
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The text of every `<tag>…</tag>` element in `xml` (no nesting, entities unescaped).
 fn xml_values(xml: &str, tag: &str) -> Vec<String> {
     let open = format!("<{tag}>");

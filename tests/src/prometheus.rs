@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use tokio::process::{Child, Command};
+
+use crate::local::{free_port, http_client, stop, url_encode};
 
 /// How long Prometheus may take to answer `/-/ready` after a start (a resume replays its WAL).
 const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -83,20 +84,13 @@ pub struct Prometheus {
 impl Prometheus {
     /// Start Prometheus on a free port with an empty TSDB and wait until it is ready.
     pub async fn start() -> Self {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-            listener.local_addr().expect("local addr").port()
-        };
+        let port = free_port();
         let dir = tempfile::Builder::new()
             .prefix("sextant-prometheus-")
             .tempdir()
             .expect("create prometheus dir");
         std::fs::write(dir.path().join("prometheus.yml"), CONFIG).expect("write prometheus.yml");
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client");
+        let http = http_client();
         let mut prometheus = Self {
             child: None,
             port,
@@ -142,10 +136,7 @@ impl Prometheus {
 
     /// Kill the process and reap it; the TSDB stays for [`Prometheus::resume`].
     pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
+        stop(&mut self.child).await;
     }
 
     /// Start Prometheus (again) on the same port and TSDB and wait until it is ready.
@@ -332,21 +323,9 @@ fn unix_seconds(t: SystemTime) -> String {
     format!("{}.{:03}", since.as_secs(), since.subsec_millis())
 }
 
-/// Percent-encode everything but unreserved characters (query parameters).
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{sample_value, url_encode};
+    use super::sample_value;
     use serde_json::json;
 
     #[test]
@@ -355,9 +334,5 @@ mod tests {
         assert_eq!(sample_value(&json!("+Inf")), Some(f64::INFINITY));
         assert!(sample_value(&json!("NaN")).is_some_and(f64::is_nan));
         assert_eq!(sample_value(&json!(1.5)), None);
-        assert_eq!(
-            url_encode("x{a=~\"b.+\"} / 2"),
-            "x%7Ba%3D~%22b.%2B%22%7D%20%2F%202"
-        );
     }
 }
