@@ -17,7 +17,8 @@ use super::{Sample, attribute};
 /// Spans and halves a tenant's processors could not count.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Counters {
-    /// Spans whose span-metrics series would have passed `max_active_series`.
+    /// Spans (and service-graph requests) whose series would have passed
+    /// `max_active_series`.
     pub(crate) series_limited: u64,
     /// Service-graph halves that found the wait store full.
     pub(crate) edge_store_full: u64,
@@ -47,6 +48,9 @@ impl Instance {
                     config.edge_wait,
                     config.edge_max_items,
                 )
+                .with_max_edges(
+                    usize::try_from(settings.max_active_series).unwrap_or(usize::MAX),
+                )
             }),
             slack: config.ingestion_slack,
             outside_slack: 0,
@@ -74,6 +78,7 @@ impl Instance {
             c.series_limited = std::mem::take(&mut m.dropped_spans);
         }
         if let Some(g) = &mut self.service_graphs {
+            c.series_limited += std::mem::take(&mut g.limited_edges);
             c.edge_store_full = std::mem::take(&mut g.dropped_spans);
             c.edges_expired = std::mem::take(&mut g.expired_edges);
         }

@@ -123,6 +123,10 @@ pub(crate) struct ServiceGraphs {
     pub(crate) dropped_spans: u64,
     /// Sides whose other half never came and that name no peer.
     pub(crate) expired_edges: u64,
+    /// Most edges held; a new edge beyond it is not recorded.
+    max_edges: usize,
+    /// Requests not recorded because their edge would have passed `max_edges`.
+    pub(crate) limited_edges: u64,
 }
 
 impl ServiceGraphs {
@@ -135,7 +139,15 @@ impl ServiceGraphs {
             edges: HashMap::new(),
             dropped_spans: 0,
             expired_edges: 0,
+            max_edges: usize::MAX,
+            limited_edges: 0,
         }
+    }
+
+    /// Caps the edges held (the tenant's `max_active_series`).
+    pub(crate) fn with_max_edges(mut self, max_edges: usize) -> Self {
+        self.max_edges = max_edges;
+        self
     }
 
     /// Takes one span of `service` (its resource's attributes in `resource`).
@@ -245,6 +257,10 @@ impl ServiceGraphs {
         client_seconds: f64,
         now: SystemTime,
     ) {
+        if !self.edges.contains_key(&key) && self.edges.len() >= self.max_edges {
+            self.limited_edges += 1;
+            return;
+        }
         let buckets = &self.buckets;
         let edge = self.edges.entry(key).or_insert_with(|| Edge {
             total: 0,

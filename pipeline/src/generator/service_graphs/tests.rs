@@ -242,3 +242,30 @@ fn a_server_span_under_a_root_server_span_leaves_the_roots_virtual_edge() {
         "the root still becomes user → frontend"
     );
 }
+
+#[test]
+fn edges_beyond_the_series_cap_are_counted_not_kept() {
+    let mut g = graphs().with_max_edges(1);
+    let mut db = span(1, None, SPAN_KIND_CLIENT, 10, false);
+    db.attributes = vec![kv("db.name", "orders")];
+    g.observe("api", &[], &db, T0);
+    g.observe("api", &[], &db, T0);
+    let mut other = span(2, None, SPAN_KIND_CLIENT, 10, false);
+    other.attributes = vec![kv("db.name", "users")];
+    g.observe("api", &[], &other, T0);
+    assert_eq!(g.active_series(), 1);
+    assert_eq!(g.limited_edges, 1, "the second database's request");
+    let samples = g.collect(T0, Duration::from_secs(60));
+    assert_eq!(
+        value(
+            &samples,
+            REQUEST_TOTAL,
+            &[
+                ("client", "api"),
+                ("server", "orders"),
+                ("connection_type", "database")
+            ]
+        ),
+        Some(2.0)
+    );
+}
