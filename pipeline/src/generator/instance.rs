@@ -48,9 +48,7 @@ impl Instance {
                     config.edge_wait,
                     config.edge_max_items,
                 )
-                .with_max_edges(
-                    usize::try_from(settings.max_active_series).unwrap_or(usize::MAX),
-                )
+                .with_max_edges(usize::try_from(settings.max_active_series).unwrap_or(usize::MAX))
             }),
             slack: config.ingestion_slack,
             outside_slack: 0,

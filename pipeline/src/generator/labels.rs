@@ -3,6 +3,8 @@
 //! gets a `_` in front, a name that collides with an intrinsic label gets `__` in front), and
 //! names and values are cut at Tempo's length limits.
 
+use std::borrow::Cow;
+
 /// Longest label name kept (bytes).
 pub(crate) const MAX_LABEL_NAME_LEN: usize = 1024;
 /// Longest label value kept (bytes).
@@ -31,7 +33,16 @@ pub(crate) fn sanitize_name(name: &str, reserved: &[&str]) -> String {
 
 /// `value` cut at [`MAX_LABEL_VALUE_LEN`] bytes, on a character boundary.
 pub(crate) fn sanitize_value(value: &str) -> String {
-    truncate(value.to_owned(), MAX_LABEL_VALUE_LEN)
+    cut_value(value).into_owned()
+}
+
+/// [`sanitize_value`] without a copy when the value is short enough (nearly always).
+pub(crate) fn cut_value(value: &str) -> Cow<'_, str> {
+    if value.len() <= MAX_LABEL_VALUE_LEN {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(truncate(value.to_owned(), MAX_LABEL_VALUE_LEN))
+    }
 }
 
 fn truncate(mut s: String, max: usize) -> String {

@@ -23,6 +23,7 @@ mod worker;
 pub use config::{GeneratorConfig, RemoteWriteConfig};
 pub use worker::{Feed, Generator};
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use sextant_model::otlp::{KeyValue, any_value};
@@ -114,12 +115,17 @@ pub(crate) fn histogram_samples(
 /// An attribute's value as a label value: strings as they are, numbers and booleans printed;
 /// arrays, maps and bytes are not dimensions.
 pub(crate) fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attribute_value(attributes, key).map(Cow::into_owned)
+}
+
+/// [`attribute`], borrowing string values.
+pub(crate) fn attribute_value<'a>(attributes: &'a [KeyValue], key: &str) -> Option<Cow<'a, str>> {
     let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
     match value.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s.clone()),
-        any_value::Value::IntValue(i) => Some(i.to_string()),
-        any_value::Value::DoubleValue(d) => Some(d.to_string()),
-        any_value::Value::BoolValue(b) => Some(b.to_string()),
+        any_value::Value::StringValue(s) => Some(Cow::Borrowed(s)),
+        any_value::Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
+        any_value::Value::DoubleValue(d) => Some(Cow::Owned(d.to_string())),
+        any_value::Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
     }
 }

@@ -8,15 +8,17 @@
 //! exemplar; a series not updated for the stale time is dropped at collection. Opt-in, as in
 //! Tempo: the `status_message` label, and `traces_target_info` with `job`/`instance` labels.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::time::{Duration, SystemTime};
 
 use sextant_model::GeneratorSettings;
 use sextant_model::otlp::{KeyValue, Span};
 
 use super::histogram::Histogram;
-use super::labels::{sanitize_name, sanitize_value};
-use super::{Exemplar, Labels, Sample, attribute, histogram_samples, sample};
+use super::labels::{cut_value, sanitize_name, sanitize_value};
+use super::{Exemplar, Labels, Sample, attribute, attribute_value, histogram_samples, sample};
 
 pub(crate) const CALLS: &str = "traces_spanmetrics_calls_total";
 pub(crate) const LATENCY: &str = "traces_spanmetrics_latency";
@@ -26,12 +28,18 @@ pub(crate) const TARGET_INFO: &str = "traces_target_info";
 
 const INTRINSIC: [&str; 4] = ["service", "span_name", "span_kind", "status_code"];
 
+/// A series' label values, in the order of [`SpanMetrics::names`]; `None` for a label the span
+/// did not have (an absent dimension, no status message).
+type Values = Box<[Option<Box<str>>]>;
+
 #[derive(Debug)]
 struct Series {
+    values: Values,
     calls: u64,
     size_bytes: u64,
     latency: Histogram,
-    exemplar: Option<Exemplar>,
+    /// The latest span's trace ID, latency and arrival.
+    exemplar: Option<([u8; 16], f64, SystemTime)>,
     updated: SystemTime,
 }
 
@@ -42,7 +50,14 @@ pub(crate) struct SpanMetrics {
     /// `(attribute, label name)`.
     dimensions: Vec<(String, String)>,
     max_series: usize,
-    series: HashMap<Labels, Series>,
+    /// Every label name a series may have, in order: the intrinsic ones, `status_message`,
+    /// the dimensions, `job` and `instance` (those the settings turn on).
+    names: Vec<String>,
+    /// Series by the hash of their values (a span's values are hashed as borrowed, so a span
+    /// of an existing series allocates nothing); series with colliding hashes share a bucket.
+    series: HashMap<u64, Vec<Series>>,
+    series_count: usize,
+    hasher: RandomState,
     status_message: bool,
     /// `traces_target_info` series (with `job`/`instance` on every series) when on: each
     /// resource's labels and when it was last seen.
@@ -60,16 +75,27 @@ impl SpanMetrics {
         if settings.target_info {
             intrinsic.extend(["job", "instance"]);
         }
-        let dimensions = settings
+        let dimensions: Vec<(String, String)> = settings
             .dimensions
             .iter()
             .map(|d| (d.clone(), sanitize_name(d, &intrinsic)))
             .collect();
+        let mut names: Vec<String> = INTRINSIC.iter().map(|n| (*n).to_owned()).collect();
+        if settings.status_message {
+            names.push("status_message".to_owned());
+        }
+        names.extend(dimensions.iter().map(|(_, label)| label.clone()));
+        if settings.target_info {
+            names.extend(["job".to_owned(), "instance".to_owned()]);
+        }
         Self {
             buckets: settings.histogram_buckets.clone(),
             dimensions,
             max_series: usize::try_from(settings.max_active_series).unwrap_or(usize::MAX),
+            names,
             series: HashMap::new(),
+            series_count: 0,
+            hasher: RandomState::new(),
             status_message: settings.status_message,
             targets: settings.target_info.then(HashMap::new),
             dropped_spans: 0,
@@ -99,69 +125,103 @@ impl SpanMetrics {
                 None => {}
             }
         }
-        let mut labels = self.labels(service, resource, span);
-        if let Some((job_instance, _)) = target {
-            labels.extend(job_instance);
+        let mut values = self.values(service, resource, span);
+        if let Some((job_instance, _)) = &target {
+            for name in ["job", "instance"] {
+                let value = job_instance.iter().find(|(n, _)| n == name);
+                values.push(value.map(|(_, v)| Cow::Owned(v.clone())));
+            }
         }
         let latency = span
             .end_time_unix_nano
             .saturating_sub(span.start_time_unix_nano) as f64
             / 1e9;
-        if !self.series.contains_key(&labels) && self.series.len() >= self.max_series {
-            self.dropped_spans += 1;
-            return;
-        }
-        let series = self.series.entry(labels).or_insert_with(|| Series {
-            calls: 0,
-            size_bytes: 0,
-            latency: Histogram::new(&self.buckets),
-            exemplar: None,
-            updated: now,
-        });
+        let hash = self.hasher.hash_one(Hashed(&values));
+        let bucket = self.series.entry(hash).or_default();
+        let at = match bucket.iter().position(|s| same(&s.values, &values)) {
+            Some(at) => at,
+            None if self.series_count >= self.max_series => {
+                if bucket.is_empty() {
+                    self.series.remove(&hash);
+                }
+                self.dropped_spans += 1;
+                return;
+            }
+            None => {
+                self.series_count += 1;
+                bucket.push(Series {
+                    values: values
+                        .into_iter()
+                        .map(|v| v.map(|v| v.into_owned().into_boxed_str()))
+                        .collect(),
+                    calls: 0,
+                    size_bytes: 0,
+                    latency: Histogram::new(&self.buckets),
+                    exemplar: None,
+                    updated: now,
+                });
+                bucket.len() - 1
+            }
+        };
+        let series = &mut bucket[at];
         series.calls += 1;
         series.size_bytes += size;
         series.latency.observe(&self.buckets, latency, 1);
         series.updated = now;
-        if span.trace_id.len() == 16 {
-            series.exemplar = Some(Exemplar {
-                trace_id: hex::encode(&span.trace_id),
-                value: latency,
-                at: now,
-            });
+        if let Ok(trace) = <[u8; 16]>::try_from(span.trace_id.as_slice()) {
+            series.exemplar = Some((trace, latency, now));
         }
     }
 
-    fn labels(&self, service: &str, resource: &[KeyValue], span: &Span) -> Labels {
-        let mut labels = vec![
-            ("service".to_owned(), sanitize_value(service)),
-            ("span_name".to_owned(), sanitize_value(&span.name)),
-            ("span_kind".to_owned(), span_kind(span.kind).to_owned()),
-            (
-                "status_code".to_owned(),
-                status_code(span.status.as_ref().map_or(0, |s| s.code)).to_owned(),
-            ),
-        ];
-        if self.status_message
-            && let Some(message) = span.status.as_ref().map(|s| s.message.as_str())
-            && !message.is_empty()
-        {
-            labels.push(("status_message".to_owned(), sanitize_value(message)));
+    /// A span's label values up to its dimensions, borrowed from the span where they can be.
+    fn values<'a>(
+        &self,
+        service: &'a str,
+        resource: &'a [KeyValue],
+        span: &'a Span,
+    ) -> Vec<Option<Cow<'a, str>>> {
+        let mut values = Vec::with_capacity(self.names.len());
+        values.push(Some(cut_value(service)));
+        values.push(Some(cut_value(&span.name)));
+        values.push(Some(Cow::Borrowed(span_kind(span.kind))));
+        values.push(Some(Cow::Borrowed(status_code(
+            span.status.as_ref().map_or(0, |s| s.code),
+        ))));
+        if self.status_message {
+            let message = span.status.as_ref().map_or("", |s| s.message.as_str());
+            values.push((!message.is_empty()).then(|| cut_value(message)));
         }
-        for (name, label) in &self.dimensions {
-            let value = attribute(&span.attributes, name).or_else(|| attribute(resource, name));
-            if let Some(value) = value {
-                labels.push((label.clone(), sanitize_value(&value)));
-            }
+        for (name, _) in &self.dimensions {
+            let value =
+                attribute_value(&span.attributes, name).or_else(|| attribute_value(resource, name));
+            values.push(value.map(|v| match v {
+                Cow::Borrowed(v) => cut_value(v),
+                Cow::Owned(v) => Cow::Owned(cut_value(&v).into_owned()),
+            }));
         }
-        labels
+        values
+    }
+
+    /// A series' labels: its names with a value, in order.
+    fn labels(&self, values: &[Option<Box<str>>]) -> Labels {
+        self.names
+            .iter()
+            .zip(values)
+            .filter_map(|(name, value)| Some((name.clone(), value.as_deref()?.to_owned())))
+            .collect()
     }
 
     /// Every series' samples at `now`, after dropping the series not updated for `stale`.
     pub(crate) fn collect(&mut self, now: SystemTime, stale: Duration) -> Vec<Sample> {
-        self.series.retain(|_, s| {
-            now.duration_since(s.updated)
+        let fresh = |updated: SystemTime| {
+            now.duration_since(updated)
                 .map_or(true, |idle| idle < stale)
-        });
+        };
+        for bucket in self.series.values_mut() {
+            bucket.retain(|s| fresh(s.updated));
+        }
+        self.series.retain(|_, bucket| !bucket.is_empty());
+        self.series_count = self.series.values().map(Vec::len).sum();
         let mut out = Vec::new();
         if let Some(targets) = &mut self.targets {
             targets.retain(|_, seen| now.duration_since(*seen).map_or(true, |idle| idle < stale));
@@ -171,31 +231,40 @@ impl SpanMetrics {
                 out.push(sample(TARGET_INFO, info, None, 1.0, None));
             }
         }
-        let mut keys: Vec<&Labels> = self.series.keys().collect();
-        keys.sort();
-        for labels in keys {
-            let s = &self.series[labels];
+        let mut series: Vec<(Labels, &Series)> = self
+            .series
+            .values()
+            .flatten()
+            .map(|s| (self.labels(&s.values), s))
+            .collect();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        for (labels, s) in series {
+            let exemplar = s.exemplar.map(|(trace, value, at)| Exemplar {
+                trace_id: hex::encode(trace),
+                value,
+                at,
+            });
             out.push(sample(
                 CALLS,
-                labels,
+                &labels,
                 None,
                 s.calls as f64,
-                s.exemplar.clone(),
+                exemplar.clone(),
             ));
-            out.push(sample(SIZE, labels, None, s.size_bytes as f64, None));
+            out.push(sample(SIZE, &labels, None, s.size_bytes as f64, None));
             out.extend(histogram_samples(
                 LATENCY,
-                labels,
+                &labels,
                 &s.latency,
                 &self.buckets,
-                s.exemplar.as_ref(),
+                exemplar.as_ref(),
             ));
         }
         out
     }
 
     pub(crate) fn active_series(&self) -> usize {
-        self.series.len() + self.targets.as_ref().map_or(0, HashMap::len)
+        self.series_count + self.targets.as_ref().map_or(0, HashMap::len)
     }
 }
 
@@ -253,3 +322,30 @@ fn status_code(code: i32) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+/// Label values hashed as the stored ones would be: absent and present values told apart.
+struct Hashed<'a, 'b>(&'a [Option<Cow<'b, str>>]);
+
+impl Hash for Hashed<'_, '_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for value in self.0 {
+            match value {
+                Some(v) => {
+                    state.write_u8(1);
+                    state.write(v.as_bytes());
+                    state.write_u8(0xff);
+                }
+                None => state.write_u8(0),
+            }
+        }
+    }
+}
+
+/// Whether stored values equal a span's.
+fn same(stored: &[Option<Box<str>>], values: &[Option<Cow<'_, str>>]) -> bool {
+    stored.len() == values.len()
+        && stored
+            .iter()
+            .zip(values)
+            .all(|(a, b)| a.as_deref() == b.as_deref())
+}
