@@ -6,12 +6,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
-use sextant_model::otlp::TracesData;
 use sextant_model::{GeneratorProcessor, GeneratorSettings};
 
 use super::config::GeneratorConfig;
 use super::service_graphs::{DEFAULT_BUCKETS, ServiceGraphs};
 use super::span_metrics::SpanMetrics;
+use super::view::{Request, Span};
 use super::{Sample, attribute};
 
 /// Spans and halves a tenant's processors could not count.
@@ -90,7 +90,7 @@ impl Instance {
     }
 
     /// Counts every span of one accepted request.
-    pub(crate) fn observe(&mut self, data: &TracesData, now: SystemTime) {
+    pub(crate) fn observe(&mut self, data: &Request, now: SystemTime) {
         let oldest = if self.slack.is_zero() {
             0
         } else {
@@ -101,13 +101,18 @@ impl Instance {
         for rs in &data.resource_spans {
             let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
             let service = attribute(resource, "service.name").unwrap_or_default();
-            for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+            for raw in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+                // The pipeline encoded these bytes itself (validated OTLP).
+                let Ok(span) = Span::decode(raw.clone()) else {
+                    continue;
+                };
+                let span = &span;
                 if span.end_time_unix_nano < oldest {
                     self.outside_slack += 1;
                     continue;
                 }
                 if let Some(m) = &mut self.span_metrics {
-                    m.observe(&service, resource, span, span.encoded_len() as u64, now);
+                    m.observe(&service, resource, span, raw.len() as u64, now);
                 }
                 if let Some(g) = &mut self.service_graphs {
                     g.observe(&service, resource, span, now);
@@ -133,7 +138,7 @@ impl Instance {
 #[cfg(test)]
 mod tests {
     use sextant_model::otlp::{
-        AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, any_value,
+        AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, TracesData, any_value,
     };
 
     use super::*;
@@ -185,13 +190,14 @@ mod tests {
         }
     }
 
-    fn request() -> TracesData {
-        TracesData {
+    fn request() -> Request {
+        let data = TracesData {
             resource_spans: vec![
                 resource_spans("frontend", vec![span(1, None, 3, "GET /api")]),
                 resource_spans("api", vec![span(2, Some(1), 2, "GET /api")]),
             ],
-        }
+        };
+        Request::decode(data.encode_to_vec().as_slice()).unwrap()
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub(crate) mod remote_write;
 mod sender;
 pub(crate) mod service_graphs;
 pub(crate) mod span_metrics;
+pub(crate) mod view;
 mod worker;
 
 pub use config::{GeneratorConfig, RemoteWriteConfig};
@@ -26,7 +27,7 @@ pub use worker::{Feed, Generator};
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use sextant_model::otlp::{KeyValue, any_value};
+use view::{KeyValue, any_value};
 
 use histogram::Histogram;
 
@@ -113,20 +114,23 @@ pub(crate) fn histogram_samples(
 }
 
 /// An attribute's value as a label value: strings as they are, numbers and booleans printed;
-/// arrays, maps and bytes are not dimensions.
+/// arrays, maps and bytes are not dimensions (the view does not even decode them).
 pub(crate) fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
     attribute_value(attributes, key).map(Cow::into_owned)
 }
 
 /// [`attribute`], borrowing string values.
 pub(crate) fn attribute_value<'a>(attributes: &'a [KeyValue], key: &str) -> Option<Cow<'a, str>> {
-    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
+    let value = attributes
+        .iter()
+        .find(|kv| kv.key == key.as_bytes())?
+        .value
+        .as_ref()?;
     match value.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(Cow::Borrowed(s)),
+        any_value::Value::StringValue(s) => Some(view::text(s)),
         any_value::Value::IntValue(i) => Some(Cow::Owned(i.to_string())),
         any_value::Value::DoubleValue(d) => Some(Cow::Owned(d.to_string())),
         any_value::Value::BoolValue(b) => Some(Cow::Owned(b.to_string())),
-        _ => None,
     }
 }
 
@@ -174,8 +178,8 @@ pub fn count_requests(
         samples.len()
     };
     for (i, request) in requests.iter().enumerate() {
-        let data = sextant_model::otlp::TracesData::decode(request.clone())
-            .expect("benchmark requests are valid protobuf");
+        let data =
+            view::Request::decode(request.clone()).expect("benchmark requests are valid protobuf");
         counted.spans += data
             .resource_spans
             .iter()

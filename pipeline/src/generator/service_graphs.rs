@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use sextant_model::otlp::{KeyValue, Span};
+use super::view::{KeyValue, Span};
 
 use super::histogram::Histogram;
 use super::labels::sanitize_value;
@@ -159,8 +159,8 @@ impl ServiceGraphs {
         now: SystemTime,
     ) {
         let (Ok(trace), Ok(span_id)) = (
-            <[u8; 16]>::try_from(span.trace_id.as_slice()),
-            <[u8; 8]>::try_from(span.span_id.as_slice()),
+            <[u8; 16]>::try_from(span.trace_id.as_ref()),
+            <[u8; 8]>::try_from(span.span_id.as_ref()),
         ) else {
             return;
         };
@@ -194,7 +194,7 @@ impl ServiceGraphs {
             }
             SPAN_KIND_PRODUCER => self.offer((trace, span_id), side(false), true, now),
             SPAN_KIND_SERVER | SPAN_KIND_CONSUMER => {
-                match <[u8; 8]>::try_from(span.parent_span_id.as_slice()) {
+                match <[u8; 8]>::try_from(span.parent_span_id.as_ref()) {
                     Ok(parent) if parent != [0; 8] => {
                         self.offer((trace, parent), side(false), false, now);
                     }

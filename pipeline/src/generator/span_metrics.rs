@@ -13,8 +13,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::time::{Duration, SystemTime};
 
+use super::view::{KeyValue, Span, text};
 use sextant_model::GeneratorSettings;
-use sextant_model::otlp::{KeyValue, Span};
+
+use bytes::Bytes;
 
 use super::histogram::Histogram;
 use super::labels::{cut_value, sanitize_name, sanitize_value};
@@ -168,7 +170,7 @@ impl SpanMetrics {
         series.size_bytes += size;
         series.latency.observe(&self.buckets, latency, 1);
         series.updated = now;
-        if let Ok(trace) = <[u8; 16]>::try_from(span.trace_id.as_slice()) {
+        if let Ok(trace) = <[u8; 16]>::try_from(span.trace_id.as_ref()) {
             series.exemplar = Some((trace, latency, now));
         }
     }
@@ -182,14 +184,14 @@ impl SpanMetrics {
     ) -> Vec<Option<Cow<'a, str>>> {
         let mut values = Vec::with_capacity(self.names.len());
         values.push(Some(cut_value(service)));
-        values.push(Some(cut_value(&span.name)));
+        values.push(Some(cut_text(&span.name)));
         values.push(Some(Cow::Borrowed(span_kind(span.kind))));
         values.push(Some(Cow::Borrowed(status_code(
             span.status.as_ref().map_or(0, |s| s.code),
         ))));
         if self.status_message {
-            let message = span.status.as_ref().map_or("", |s| s.message.as_str());
-            values.push((!message.is_empty()).then(|| cut_value(message)));
+            let message = span.status.as_ref().map(|s| &s.message);
+            values.push(message.filter(|m| !m.is_empty()).map(cut_text));
         }
         for (name, _) in &self.dimensions {
             let value =
@@ -287,12 +289,13 @@ fn target(service: &str, resource: &[KeyValue]) -> (Labels, Option<Labels>) {
     }
     let mut info = ids.clone();
     for kv in resource {
-        if kv.key.starts_with("service.") {
+        if kv.key.starts_with(b"service.") {
             continue;
         }
-        if let Some(value) = attribute(resource, &kv.key) {
+        let key = text(&kv.key);
+        if let Some(value) = attribute(resource, &key) {
             info.push((
-                sanitize_name(&kv.key, &["job", "instance"]),
+                sanitize_name(&key, &["job", "instance"]),
                 sanitize_value(&value),
             ));
         }
@@ -348,4 +351,12 @@ fn same(stored: &[Option<Box<str>>], values: &[Option<Cow<'_, str>>]) -> bool {
             .iter()
             .zip(values)
             .all(|(a, b)| a.as_deref() == b.as_deref())
+}
+
+/// A string field as a label value, borrowed when it is valid UTF-8 and short enough.
+fn cut_text(bytes: &Bytes) -> Cow<'_, str> {
+    match text(bytes) {
+        Cow::Borrowed(v) => cut_value(v),
+        Cow::Owned(v) => Cow::Owned(cut_value(&v).into_owned()),
+    }
 }

@@ -19,7 +19,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
 use prost::Message;
-use sextant_model::otlp::TracesData;
 use sextant_model::{GeneratorSettings, RemoteWriteTarget, TenantDirectory, TenantId};
 use tokio_util::sync::CancellationToken;
 
@@ -286,7 +285,7 @@ impl Worker {
         } = batch;
         let state = self.state(&tenant, settings);
         for trace in traces {
-            match TracesData::decode(trace) {
+            match super::view::Request::decode(trace) {
                 Ok(data) => state.instance.observe(&data, now),
                 // The pipeline encoded these bytes itself; a failure here is a bug, not input.
                 Err(error) => tracing::error!(tenant = %tenant, %error,

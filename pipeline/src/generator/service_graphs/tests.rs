@@ -1,4 +1,4 @@
-use sextant_model::otlp::{AnyValue, Status, any_value};
+use crate::generator::view::{AnyValue, Status, any_value};
 
 use super::*;
 
@@ -7,18 +7,18 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
-        key: key.to_owned(),
+        key: key.to_owned().into(),
         value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_owned())),
+            value: Some(any_value::Value::StringValue(value.to_owned().into())),
         }),
     }
 }
 
 fn span(id: u8, parent: Option<u8>, kind: i32, millis: u64, error: bool) -> Span {
     Span {
-        trace_id: vec![9; 16],
-        span_id: vec![id; 8],
-        parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+        trace_id: vec![9; 16].into(),
+        span_id: vec![id; 8].into(),
+        parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default().into(),
         kind,
         start_time_unix_nano: 0,
         end_time_unix_nano: millis * 1_000_000,

@@ -1,23 +1,23 @@
-use sextant_model::otlp::{AnyValue, Status, any_value};
+use crate::generator::view::{AnyValue, Status, any_value};
 
 use super::*;
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
-        key: key.to_owned(),
+        key: key.to_owned().into(),
         value: Some(AnyValue { value: Some(value) }),
     }
 }
 
 fn s(v: &str) -> any_value::Value {
-    any_value::Value::StringValue(v.to_owned())
+    any_value::Value::StringValue(v.to_owned().into())
 }
 
 fn span(name: &str, kind: i32, millis: u64, error: bool, attrs: Vec<KeyValue>) -> Span {
     Span {
-        trace_id: vec![7; 16],
-        span_id: vec![1; 8],
-        name: name.to_owned(),
+        trace_id: vec![7; 16].into(),
+        span_id: vec![1; 8].into(),
+        name: name.to_owned().into(),
         kind,
         start_time_unix_nano: 1_000_000_000,
         end_time_unix_nano: 1_000_000_000 + millis * 1_000_000,
