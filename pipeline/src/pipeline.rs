@@ -329,7 +329,7 @@ impl Pipeline {
         // The generator's share: the same bytes as the WAL record's (no copy), handed over
         // only once the request is acknowledged.
         let generator = self.generator.get().and_then(|feed| {
-            let settings = feed.wants(tenant)?;
+            let settings = self.tenants.generator(tenant)?;
             let data: Vec<bytes::Bytes> = traces.iter().map(|t| t.data.clone()).collect();
             Some((feed, settings, data))
         });

@@ -53,7 +53,6 @@ pub struct Feed {
     tx: mpsc::Sender<Input>,
     queued: Arc<AtomicU64>,
     max_bytes: u64,
-    tenants: Arc<dyn TenantDirectory>,
     metrics: GeneratorMetrics,
 }
 
@@ -67,11 +66,6 @@ impl std::fmt::Debug for Feed {
 }
 
 impl Feed {
-    /// The tenant's settings when its spans are wanted (a processor is on).
-    pub(crate) fn wants(&self, tenant: &TenantId) -> Option<Arc<GeneratorSettings>> {
-        self.tenants.generator(tenant)
-    }
-
     /// Hands one request's accepted spans to the generator, or sheds them (counted) when
     /// `queue_bytes` are already waiting. Never blocks.
     pub(crate) fn offer(
@@ -149,7 +143,6 @@ impl Generator {
             tx,
             queued: Arc::clone(&queued),
             max_bytes: config.queue_bytes,
-            tenants: Arc::clone(&tenants),
             metrics: metrics.clone(),
         };
         let flush_timeout = config.remote_write.timeout;
@@ -249,14 +242,16 @@ impl Worker {
         }
     }
 
+    /// The tenant's state for `settings`: kept while they are equal (taking the newer `Arc`, so
+    /// the next batch of the same snapshot compares pointers only), rebuilt when they differ.
     fn state(&mut self, tenant: &TenantId, settings: Arc<GeneratorSettings>) -> &mut TenantState {
-        let current = self
-            .instances
-            .get(tenant)
-            .is_some_and(|s| Arc::ptr_eq(&s.settings, &settings) || s.settings == settings);
-        if !current {
-            let state = self.new_state(settings);
-            self.instances.insert(tenant.clone(), state);
+        match self.instances.get_mut(tenant) {
+            Some(s) if Arc::ptr_eq(&s.settings, &settings) => {}
+            Some(s) if s.settings == settings => s.settings = settings,
+            _ => {
+                let state = self.new_state(settings);
+                self.instances.insert(tenant.clone(), state);
+            }
         }
         self.instances.get_mut(tenant).expect("inserted above")
     }
