@@ -12,7 +12,7 @@ use super::config::GeneratorConfig;
 use super::service_graphs::{DEFAULT_BUCKETS, ServiceGraphs};
 use super::span_metrics::SpanMetrics;
 use super::view::{Request, Span};
-use super::{Sample, attribute};
+use super::{Labels, Sample, attribute};
 
 /// Spans and halves a tenant's processors could not count.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,8 @@ impl Instance {
         for rs in &data.resource_spans {
             let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
             let service = attribute(resource, "service.name").unwrap_or_default();
+            // The resource's `job`/`instance` labels, worked out at its first counted span.
+            let mut ids: Option<Option<Labels>> = None;
             for raw in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                 // The pipeline encoded these bytes itself (validated OTLP).
                 let Ok(span) = Span::decode(raw.clone()) else {
@@ -112,7 +114,15 @@ impl Instance {
                     continue;
                 }
                 if let Some(m) = &mut self.span_metrics {
-                    m.observe(&service, resource, span, raw.len() as u64, now);
+                    let ids = ids.get_or_insert_with(|| m.resource(&service, resource, now));
+                    m.observe_span(
+                        &service,
+                        resource,
+                        ids.as_ref(),
+                        span,
+                        raw.len() as u64,
+                        now,
+                    );
                 }
                 if let Some(g) = &mut self.service_graphs {
                     g.observe(&service, resource, span, now);

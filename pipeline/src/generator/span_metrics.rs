@@ -106,6 +106,7 @@ impl SpanMetrics {
 
     /// Counts one span of a resource (`resource` its attributes, `service` its
     /// `service.name`) whose protobuf encoding is `size` bytes.
+    #[cfg(test)]
     pub(crate) fn observe(
         &mut self,
         service: &str,
@@ -114,24 +115,49 @@ impl SpanMetrics {
         size: u64,
         now: SystemTime,
     ) {
-        let target = self.targets.is_some().then(|| target(service, resource));
-        if let (Some(targets), Some((_, info))) = (&mut self.targets, &target)
-            && let Some(info) = info
-        {
+        let ids = self.resource(service, resource, now);
+        self.observe_span(service, resource, ids.as_ref(), span, size, now);
+    }
+
+    /// Once per resource, before its spans: with `target_info` on, records the resource's
+    /// `traces_target_info` series and returns the `job`/`instance` labels its spans' series
+    /// get; `None` when off.
+    pub(crate) fn resource(
+        &mut self,
+        service: &str,
+        resource: &[KeyValue],
+        now: SystemTime,
+    ) -> Option<Labels> {
+        let targets = self.targets.as_mut()?;
+        let (ids, info) = target(service, resource);
+        if let Some(info) = info {
             let room = targets.len() < self.max_series;
-            match targets.get_mut(info) {
+            match targets.get_mut(&info) {
                 Some(seen) => *seen = now,
                 None if room => {
-                    targets.insert(info.clone(), now);
+                    targets.insert(info, now);
                 }
                 None => {}
             }
         }
+        Some(ids)
+    }
+
+    /// Counts one span of a resource; `ids` is what [`SpanMetrics::resource`] returned for it.
+    pub(crate) fn observe_span(
+        &mut self,
+        service: &str,
+        resource: &[KeyValue],
+        ids: Option<&Labels>,
+        span: &Span,
+        size: u64,
+        now: SystemTime,
+    ) {
         let mut values = self.values(service, resource, span);
-        if let Some((job_instance, _)) = &target {
+        if let Some(ids) = ids {
             for name in ["job", "instance"] {
-                let value = job_instance.iter().find(|(n, _)| n == name);
-                values.push(value.map(|(_, v)| Cow::Owned(v.clone())));
+                let value = ids.iter().find(|(n, _)| n == name);
+                values.push(value.map(|(_, v)| Cow::Borrowed(v.as_str())));
             }
         }
         let latency = span
