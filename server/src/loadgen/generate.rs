@@ -98,17 +98,22 @@ mod tests {
 
     use super::*;
 
+    /// Every span of a payload, decoded.
+    fn spans(p: &Payload) -> Vec<Span> {
+        TracesData::decode(p.bytes.as_slice())
+            .unwrap()
+            .resource_spans
+            .into_iter()
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+            .collect()
+    }
+
     #[test]
     fn payloads_have_the_requested_shape() {
         let p = payload(7, 100, None);
         assert_eq!(p.spans, 100);
-        let decoded = TracesData::decode(p.bytes.as_slice()).unwrap();
-        let spans: Vec<&Span> = decoded
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-            .collect();
+        let spans = spans(&p);
         assert_eq!(spans.len(), 100);
         let per_span = p.bytes.len() / p.spans;
         assert!((400..=650).contains(&per_span), "{per_span} bytes per span");
@@ -121,13 +126,7 @@ mod tests {
     fn payloads_can_be_moved_to_now() {
         let start = 1_900_000_000_000_000_000;
         let p = payload(3, 40, Some(start));
-        let decoded = TracesData::decode(p.bytes.as_slice()).unwrap();
-        let spans: Vec<&Span> = decoded
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-            .collect();
+        let spans = spans(&p);
         assert_eq!(
             spans.iter().map(|s| s.start_time_unix_nano).min(),
             Some(start)
